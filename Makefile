@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# The pinned CPU wheel: an open torch range would pull a multi-GB CUDA build.
+TORCH  := torch==2.13.0
+DEMO   := demo_out
+
+.PHONY: demo test bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[all,dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/curator run sample_data/text/curator.yaml --out $(DEMO)/text
+	$(BIN)/curator run sample_data/images/curator.yaml --out $(DEMO)/images
+	@echo
+	@echo "Curated splits and reports:"
+	@echo "  text:   $(DEMO)/text/report.html"
+	@echo "  images: $(DEMO)/images/report.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/pipeline.py
+
+clean:
+	rm -rf $(DEMO) .pytest_cache .hypothesis

@@ -1,0 +1,206 @@
+"""The run config (``curator.yaml``), validated with pydantic.
+
+Every model forbids unknown keys, so a typo is an error that names the key and lists the valid
+ones. Relative paths in a config file are resolved against the file's own directory.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class InputConfig(_Model):
+    path: str = Field(description="file, directory or glob; relative to the config file")
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "hf", "imagefolder", "labelstudio"] = "auto"
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    hf_split: str | None = None
+    chunk_rows: int = Field(100_000, gt=0)
+
+
+class Columns(_Model):
+    id: str | None = None
+    text: str | None = None
+    image: str | None = None
+    label: str | None = "label"
+    #: Label Studio exports: the control whose choices hold the label.
+    from_name: str | None = None
+
+
+class Normalize(_Model):
+    unicode: bool = True
+    case: bool = True
+    whitespace: bool = True
+    punctuation: bool = False
+
+
+class ExactDedupConfig(_Model):
+    enabled: bool = True
+    normalize: Normalize = Normalize()
+    keep: Literal["first", "longest", "most_metadata"] = "first"
+    on_label_conflict: Literal["flag", "drop", "majority"] = "flag"
+
+
+class ValidateConfig(_Model):
+    enabled: bool = True
+    #: Drop rows whose label is missing (otherwise they are kept, unlabelled).
+    require_label: bool = True
+
+
+class StepsConfig(_Model):
+    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    dedup_exact: ExactDedupConfig = ExactDedupConfig()
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SplitConfig(_Model):
+    ratios: dict[Literal["train", "val", "test"], float] = {"train": 0.8, "val": 0.1, "test": 0.1}
+    stratify: bool = True
+    group_by: list[str] = []
+    strategy: Literal["hash", "exact"] = "hash"
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios(cls, v: dict[str, float]) -> dict[str, float]:
+        if "train" not in v:
+            raise ValueError("expected a 'train' ratio")
+        if any(r < 0 for r in v.values()):
+            raise ValueError(f"expected ratios >= 0, got {v}")
+        total = sum(v.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"expected ratios that sum to 1, got {total:g}")
+        return {k: v[k] for k in ("train", "val", "test") if k in v}
+
+
+class ReportConfig(_Model):
+    examples_per_reason: int = Field(5, ge=0)
+    duplicate_groups: int = Field(20, ge=0)
+    thumbnails: int = Field(48, ge=0)
+
+
+class OutputConfig(_Model):
+    dir: str = "out"
+    formats: list[Literal["parquet", "jsonl", "csv"]] = ["parquet"]
+    report: ReportConfig = ReportConfig()
+
+
+class Config(_Model):
+    input: InputConfig
+    modality: Literal["text", "image"] = "text"
+    columns: Columns = Columns()
+    labels: list[str] | None = None
+    rules: list[str] = []
+    steps: StepsConfig = StepsConfig()
+    split: SplitConfig = SplitConfig()
+    seed: int = 0
+    output: OutputConfig = OutputConfig()
+    #: Directory relative paths are resolved against (the config file's folder).
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @model_validator(mode="after")
+    def _columns_for_modality(self) -> "Config":
+        if self.modality == "text" and self.columns.text is None:
+            self.columns.text = "text"
+        if self.modality == "image" and self.columns.image is None:
+            self.columns.image = "image"
+        if self.labels is not None and len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels: expected each label once")
+        return self
+
+    def resolve(self, path: str | Path) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def input_path(self) -> Path:
+        return self.resolve(self.input.path)
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.output.dir)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config as plain data, for the manifest and report (paths as written)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys valid at ``loc`` (the path of an unknown key), walking the model's fields."""
+    for part in loc[:-1]:
+        fields = {f.alias or n: f for n, f in model.model_fields.items()}
+        field = fields.get(part)
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return sorted(f.alias or n for n, f in model.model_fields.items() if not f.exclude)
+
+
+def _one_line(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = tuple(p for p in first["loc"] if not isinstance(p, int) or True)
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_keys(Config, loc)
+        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        msg = f"{source}: unknown key '{where}'"
+        if hint:
+            msg += f" (did you mean '{hint[0]}'?)"
+        msg += f"; expected one of: {', '.join(allowed)}"
+    elif first["type"] == "missing":
+        msg = f"{source}: missing required key '{where}'"
+    else:
+        text = first["msg"].removeprefix("Value error, ")
+        msg = f"{source}: {where}: {text}, got {first.get('input')!r}"
+    more = len(err.errors()) - 1
+    return msg + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+def parse_config(data: Any, *, base_dir: Path | None = None, source: str = "config") -> Config:
+    """Validate a config mapping. Raises ConfigError with one line naming the key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err, source)) from None
+    if base_dir is not None:
+        cfg.base_dir = Path(base_dir)
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a ``curator.yaml``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: expected a UTF-8 text file") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    return parse_config(data, base_dir=path.resolve().parent, source=str(path))
+
+
+def starter_config(modality: str) -> str:
+    """The commented starter ``curator.yaml`` for a modality."""
+    if modality not in ("text", "image"):
+        raise ConfigError(f"--modality: expected 'text' or 'image', got {modality!r}")
+    return (TEMPLATES / f"curator-{modality}.yaml").read_text(encoding="utf-8")

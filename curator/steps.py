@@ -1,0 +1,172 @@
+"""Steps and the runner that does their bookkeeping.
+
+A step is a small object with a ``name`` and one method, ``apply(table, ctx)``, that returns a
+:class:`StepResult`: which rows it dropped, flagged, fixed or added, each with a stable snake_case
+reason. The runner, not the step, removes dropped rows, appends added ones, writes the ledger, keeps
+the dropped rows and checks the conservation invariant::
+
+    rows in + rows added == rows out + rows dropped
+
+A violation is a bug in a step and stops the run with :class:`InvariantError`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from .errors import InvariantError
+from .ledger import Ledger, empty_decisions
+from .table import ID, PARENT_ID
+
+
+@dataclass
+class StepResult:
+    """What a step decided. Every frame is keyed by ``id``; empty frames mean "nothing"."""
+
+    table: pd.DataFrame | None = None  # the input table with columns added or values fixed
+    dropped: pd.DataFrame = field(default_factory=empty_decisions)
+    flagged: pd.DataFrame = field(default_factory=empty_decisions)
+    fixed: pd.DataFrame = field(default_factory=empty_decisions)  # with column/old_value/new_value
+    kept: pd.DataFrame = field(default_factory=empty_decisions)  # explanations for rows kept on purpose
+    added: pd.DataFrame | None = None  # new rows, each with parent_id and a `reason` column
+    artifacts: dict[str, Any] = field(default_factory=dict)  # figures and examples for the report
+
+
+@dataclass
+class StepStats:
+    name: str
+    rows_in: int
+    added: int
+    dropped: int
+    rows_out: int
+    flagged: int
+    fixed: int
+    reasons: dict[str, int]
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Context:
+    """What a step may read besides the table: the run config, seed, dataset root and a clock."""
+
+    config: Any
+    seed: int = 0
+    root: Any = None
+    clock: Callable[[], float] = time.perf_counter
+    artifacts: dict[str, dict] = field(default_factory=dict)
+
+
+class Step:
+    """Base class: subclasses set ``name`` and implement ``apply``."""
+
+    name: ClassVar[str] = "step"
+
+    def apply(self, table: pd.DataFrame, ctx: Context) -> StepResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Runner:
+    """Runs steps in order over a table and owns the ledger, the dropped rows and the stats."""
+
+    def __init__(self, ctx: Context, ledger: Ledger | None = None) -> None:
+        self.ctx = ctx
+        self.ledger = ledger or Ledger()
+        self.stats: list[StepStats] = []
+        self._dropped: list[pd.DataFrame] = []
+
+    # -- bookkeeping shared by ingest and every step ------------------------------------------
+    def record_dropped(self, step: str, rows: pd.DataFrame, decided: pd.DataFrame) -> None:
+        """Keep the full dropped rows (with step and reason) and write them to the ledger."""
+        self.ledger.record(step, "dropped", decided)
+        if decided.empty:
+            return
+        why = decided.set_index("id")[["reason", "detail", "related_id"]]
+        full = rows.set_index(ID, drop=False).loc[decided["id"].to_numpy()].reset_index(drop=True)
+        full = full.drop(columns=[c for c in ("reason", "detail", "related_id", "step") if c in full])
+        full["step"] = step
+        full[["reason", "detail", "related_id"]] = why.loc[full[ID].to_numpy()].to_numpy()
+        self._dropped.append(full)
+
+    def dropped_rows(self) -> pd.DataFrame:
+        if not self._dropped:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in (ID, "step", "reason", "detail", "related_id")})
+        return pd.concat(self._dropped, ignore_index=True)
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self, table: pd.DataFrame, steps: Iterable[Step]) -> pd.DataFrame:
+        for step in steps:
+            table = self.run_one(table, step)
+        return table
+
+    def run_one(self, table: pd.DataFrame, step: Step) -> pd.DataFrame:
+        start = self.ctx.clock()
+        rows_in = len(table)
+        result = step.apply(table, self.ctx)
+        current = table if result.table is None else result.table
+        self._check_result(step.name, table, current, result)
+
+        drop_ids = result.dropped["id"]
+        out = current[~current[ID].isin(drop_ids)]
+        added = result.added if result.added is not None else current.iloc[0:0]
+        if len(added):
+            out = pd.concat([out, added.drop(columns=["reason"], errors="ignore")], ignore_index=True)
+        out = out.reset_index(drop=True)
+
+        if rows_in + len(added) != len(out) + len(result.dropped):
+            raise InvariantError(
+                f"step {step.name!r} broke row accounting: {rows_in} in + {len(added)} added "
+                f"!= {len(out)} out + {len(result.dropped)} dropped")
+
+        self.record_dropped(step.name, current, result.dropped)
+        self.ledger.record(step.name, "flagged", result.flagged)
+        self.ledger.record(step.name, "fixed", result.fixed)
+        self.ledger.record(step.name, "kept", result.kept)
+        if len(added):
+            self.ledger.record(step.name, "added", pd.DataFrame({
+                "id": added[ID].to_numpy(), "reason": added.get("reason", step.name),
+                "detail": "derived from " + added[PARENT_ID].astype(str),
+                "related_id": added[PARENT_ID].to_numpy()}))
+        reasons = pd.concat([result.dropped["reason"], result.flagged["reason"], result.fixed["reason"]])
+        self.stats.append(StepStats(
+            name=step.name, rows_in=rows_in, added=len(added), dropped=len(result.dropped), rows_out=len(out),
+            flagged=int(result.flagged["id"].nunique()), fixed=int(result.fixed["id"].nunique()),
+            reasons={str(k): int(v) for k, v in reasons.value_counts().sort_index().items()},
+            seconds=round(self.ctx.clock() - start, 4)))
+        if result.artifacts:
+            self.ctx.artifacts[step.name] = result.artifacts
+        return out
+
+    @staticmethod
+    def _check_result(name: str, before: pd.DataFrame, current: pd.DataFrame, result: StepResult) -> None:
+        ids = before[ID]
+        if len(current) != len(before) or not current[ID].reset_index(drop=True).equals(ids.reset_index(drop=True)):
+            raise InvariantError(f"step {name!r} returned a table whose rows differ from its input; "
+                                 "drop or add rows through the result instead")
+        dropped = result.dropped["id"]
+        if dropped.duplicated().any():
+            raise InvariantError(f"step {name!r} dropped the same id twice")
+        unknown = ~dropped.isin(ids)
+        if unknown.any():
+            raise InvariantError(f"step {name!r} dropped ids that were not in its input: "
+                                 f"{dropped[unknown].head(3).tolist()}")
+        for label, frame in (("flagged", result.flagged), ("fixed", result.fixed)):
+            bad = ~frame["id"].isin(ids)
+            if bad.any():
+                raise InvariantError(f"step {name!r} {label} ids that were not in its input: "
+                                     f"{frame['id'][bad].head(3).tolist()}")
+        if result.added is not None and len(result.added):
+            added = result.added
+            if PARENT_ID not in added or added[PARENT_ID].isna().any():
+                raise InvariantError(f"step {name!r} added rows without a parent_id")
+            if added[ID].duplicated().any() or added[ID].isin(ids).any():
+                raise InvariantError(f"step {name!r} added rows whose ids are not new and unique")
+            if not added[PARENT_ID].isin(ids).all():
+                raise InvariantError(f"step {name!r} added rows whose parent is not in its input")
