@@ -103,7 +103,7 @@ def _as_text(values: pd.Series) -> pd.Series:
 @check("not_empty")
 def not_empty(values: pd.Series) -> pd.Series:
     """Missing, empty or whitespace-only values fail."""
-    return values.isna() | _as_text(values).str.strip().eq("")
+    return values.isna() | _as_text(values).str.strip().eq(""), "empty or missing"
 
 
 @check("min_length", params={"chars": int, "words": int})

@@ -43,7 +43,7 @@ def test_shipped_text_rules_drop_empty_and_short_and_flag_markup():
     ("check: min_length\n    field: text\n    params: {words: 3}", "one two three", "one two", "2 words (min 0 chars, 3 words)"),
     ("check: max_length\n    field: text\n    params: {chars: 5}", "12345", "123456", "6 chars (max 5)"),
     ("check: regex\n    field: text\n    params: {pattern: '^[a-z ]+$', must_match: true}", "abc", "ABC", "does not match"),
-    ("check: not_empty\n    field: channel", "x", None, "Missing, empty"),
+    ("check: not_empty\n    field: channel", "x", None, "empty or missing"),
 ])
 def test_each_check_passes_and_fails(tmp_path, rule, passing, failing, detail):
     table = make_table(["one two three", "t"], channel=["a", "b"])

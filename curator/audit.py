@@ -1,0 +1,168 @@
+"""The audit: the figures of one run, gathered into the plain dict that becomes ``report.json``
+and is rendered as ``report.html``. It samples (examples, groups, thumbnails) rather than listing
+every row, so the report stays small on a million rows."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .table import ID, IMAGE, LABEL, SOURCE, TEXT
+
+MISSING = "(missing)"
+
+
+class RowLookup:
+    """id -> content, label and source for every row the run saw (read once, looked up in bulk)."""
+
+    def __init__(self, original: pd.DataFrame, bad: pd.DataFrame, content_col: str) -> None:
+        parts = [original[[ID, content_col, LABEL, SOURCE]].rename(columns={content_col: "content"})]
+        if len(bad):
+            parts.append(bad.assign(content=bad["raw"], label=None)[[ID, "content", LABEL, SOURCE]])
+        self.frame = pd.concat(parts, ignore_index=True).drop_duplicates(ID).set_index(ID)
+
+    def rows(self, ids) -> list[dict]:
+        found = self.frame.reindex(pd.Index(list(ids), dtype=object))
+        found = found.astype(object).where(found.notna(), None)
+        return [{"id": i, "content": c, "label": lab, "source": s}
+                for i, c, lab, s in zip(found.index, found["content"], found[LABEL], found[SOURCE])]
+
+
+def label_counts(labels: pd.Series) -> dict[str, int]:
+    counts = labels.fillna(MISSING).astype(str).value_counts()
+    return {str(k): int(v) for k, v in counts.sort_index().items()}
+
+
+def length_histogram(before: pd.Series, after: pd.DataFrame, split_col: str, bins: int = 20) -> dict:
+    lengths = before.fillna("").astype(str).str.len().to_numpy()
+    top = max(int(np.percentile(lengths, 99)) if len(lengths) else 1, 1)
+    edges = np.unique(np.linspace(0, top, bins + 1).round().astype(int))
+    if len(edges) < 2:
+        edges = np.array([0, 1])
+    edges[-1] = max(edges[-1], int(lengths.max()) + 1 if len(lengths) else 1)  # last bin is open-ended
+
+    def hist(values: np.ndarray) -> list[int]:
+        return np.histogram(np.clip(values, 0, edges[-1] - 1), bins=edges)[0].astype(int).tolist()
+
+    after_len = after[TEXT].fillna("").astype(str).str.len()
+    return {"unit": "characters", "edges": edges.tolist(), "before": hist(lengths),
+            "after": {name: hist(after_len[after[split_col] == name].to_numpy())
+                      for name in sorted(after[split_col].unique())}}
+
+
+def reason_examples(ledger: pd.DataFrame, lookup: RowLookup, n: int) -> list[dict]:
+    decided = ledger[ledger["action"].isin(["dropped", "flagged", "fixed"])]
+    if decided.empty:
+        return []
+    counts = decided.groupby(["step", "action", "reason"], sort=False).size()
+    samples = decided.groupby(["step", "action", "reason"], sort=False).head(n)
+    out = []
+    for (step, action, reason), count in counts.items():  # one entry per reason code
+        rows = samples[(samples["step"] == step) & (samples["action"] == action) & (samples["reason"] == reason)]
+        examples = []
+        related = {r["id"]: r for r in lookup.rows(rows["related_id"].dropna())}
+        for row, info in zip(rows.itertuples(index=False), lookup.rows(rows["id"])):
+            detail = row.detail
+            if action == "fixed":
+                detail = f"{row.column}: {row.old_value!r} → {row.new_value!r}"
+            rel = related.get(row.related_id) if isinstance(row.related_id, str) else None
+            examples.append({**info, "detail": detail, "related_id": row.related_id if rel else None,
+                             "related_content": rel["content"] if rel else None})
+        out.append({"step": step, "action": action, "reason": reason, "count": int(count), "examples": examples})
+    return out
+
+
+def duplicate_groups(artifacts: dict, lookup: RowLookup) -> list[dict]:
+    groups = []
+    for step, art in artifacts.items():
+        for g in art.get("groups", []):
+            rows = {r["id"]: r for r in lookup.rows(g["ids"])}
+            kept = rows[g["rep"]]
+            dropped = [{**rows[i], "similarity": g.get("similarity", {}).get(i, 1.0)} for i in g["ids"] if i != g["rep"]]
+            labels = sorted({r["label"] for r in rows.values() if r["label"] is not None})
+            groups.append({"step": step, "kind": g.get("kind", "exact"), "size": g["size"], "labels": labels,
+                           "conflict": g["conflict"], "kept": kept, "dropped": dropped})
+    return groups
+
+
+def thumbnail_uri(path: Path, size: int = 112) -> str | None:
+    """A small JPEG data URI of an image, or None if it cannot be read."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (size * 2, size * 2))
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            im.thumbnail((size, size))
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=80)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def image_examples(final: pd.DataFrame, split_col: str, per_label: int) -> list[dict]:
+    picked = final.groupby(LABEL, dropna=False, sort=True).head(per_label)
+    return [{"id": r[ID], "content": r[IMAGE], "label": r[LABEL], "split": r[split_col]}
+            for r in picked[[ID, IMAGE, LABEL, split_col]].to_dict("records")]
+
+
+def build_report_data(*, cfg, original: pd.DataFrame, bad: pd.DataFrame, final: pd.DataFrame,
+                      ledger: pd.DataFrame, stats: list, artifacts: dict, leak: dict, split_col: str,
+                      totals: dict) -> dict:
+    content_col = TEXT if cfg.modality == "text" else IMAGE
+    lookup = RowLookup(original, bad, content_col)
+    rcfg = cfg.output.report
+    names = list(cfg.labels) if cfg.labels is not None else sorted(final[LABEL].dropna().astype(str).unique())
+    data = {
+        "curator_version": __version__,
+        "modality": cfg.modality,
+        "seed": cfg.seed,
+        "input": {"path": cfg.input.path, "format": cfg.input.format},
+        "totals": totals,
+        "flow": [s.as_dict() for s in stats],
+        "splits": {name: int((final[split_col] == name).sum()) for name in cfg.split.ratios},
+        "labels": {"names": names, "before": label_counts(original[LABEL]),
+                   "after": {name: label_counts(final.loc[final[split_col] == name, LABEL])
+                             for name in cfg.split.ratios}},
+        "lengths": length_histogram(original[TEXT], final, split_col) if cfg.modality == "text" else None,
+        "reasons": reason_examples(ledger, lookup, rcfg.examples_per_reason),
+        "duplicate_groups": duplicate_groups(artifacts, lookup),
+        "label_conflicts": int(sum(a.get("label_conflicts", 0) for a in artifacts.values())),
+        "leak_check": leak,
+        "images": ({"examples": image_examples(final, split_col, max(1, rcfg.thumbnails // max(1, len(names))))}
+                   if cfg.modality == "image" else None),
+        "config": cfg.public_dict(),
+    }
+    return data
+
+
+def report_thumbnails(data: dict, root: Path, limit: int) -> dict[str, str]:
+    """Data URIs for the images the report shows (examples, groups), at most ``limit`` + groups."""
+    if data["modality"] != "image":
+        return {}
+    wanted: dict[str, str] = {}
+    for ex in (data["images"] or {}).get("examples", [])[:limit]:
+        wanted[ex["id"]] = ex["content"]
+    for g in data["duplicate_groups"]:
+        for r in [g["kept"], *g["dropped"]]:
+            wanted[r["id"]] = r["content"]
+    for reason in data["reasons"]:
+        for ex in reason["examples"]:
+            wanted[ex["id"]] = ex["content"]
+    root = Path(root).resolve()
+    out = {}
+    for row_id, rel in wanted.items():  # a bounded sample for the report, not the table
+        if not isinstance(rel, str):
+            continue
+        path = (root / rel).resolve()
+        if path.is_relative_to(root) and path.is_file():
+            uri = thumbnail_uri(path)
+            if uri:
+                out[row_id] = uri
+    return out

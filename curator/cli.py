@@ -1,0 +1,130 @@
+"""The ``curator`` command line. Each command parses its arguments, calls one public function and
+prints the result; library errors become one clear line on stderr and exit code 1."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import progress
+from .config import starter_config
+from .errors import CuratorError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Curate a raw text or image dataset into leak-free splits with an audit report.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _clean_errors(fn):
+    """Turn curator's named errors into one line and exit code 1; bugs still show a traceback."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CuratorError as exc:
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: the previous output directory is unchanged")
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+@app.command()
+@_clean_errors
+def init(
+    path: Path = typer.Argument(Path("curator.yaml"), help="Where to write the starter config."),
+    modality: str = typer.Option("text", "--modality", "-m", help="text or image"),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented starter curator.yaml.
+
+    Example: curator init --modality image my-run.yaml
+    """
+    text = starter_config(modality)
+    if path.exists() and not force:
+        raise CuratorError(f"{path}: already exists (use --force to overwrite)")
+    path.write_text(text, encoding="utf-8")
+    out.print(f"wrote {path}: edit input.path and labels, then run: curator run {path}")
+
+
+@app.command()
+@_clean_errors
+def run(
+    config: Path = typer.Argument(..., help="The run's curator.yaml."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default: output.dir)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Run the curation job: ingest, validate, dedup, split, export, report.
+
+    Example: curator run sample_data/text/curator.yaml --out out/
+    """
+    from .pipeline import run as run_pipeline
+
+    progress.enable(not quiet)
+    result = run_pipeline(config, out=out_dir)
+    table = Table(title="curator run", show_header=True)
+    table.add_column("stage")
+    for col in ("in", "dropped", "flagged", "out"):
+        table.add_column(col, justify="right")
+    for step in result.report["flow"]:
+        table.add_row(step["name"], f"{step['rows_in']:,}", f"{step['dropped']:,}", f"{step['flagged']:,}",
+                      f"{step['rows_out']:,}")
+    out.print(table)
+    splits = ", ".join(f"{name} {result.counts[name]:,}" for name in result.report["splits"])
+    out.print(f"splits: {splits}")
+    out.print(f"report: {result.out_dir / 'report.html'}")
+    out.print(f"output: {result.out_dir}")
+
+
+@app.command()
+@_clean_errors
+def inspect(
+    dataset: Path = typer.Argument(..., help="A CSV/TSV/JSONL/Parquet file, HF dataset dir or image folder."),
+    modality: Optional[str] = typer.Option(None, "--modality", "-m", help="text or image (guessed if omitted)"),
+    text: Optional[str] = typer.Option(None, "--text", help="The text column (default: text)."),
+    label: str = typer.Option("label", "--label", help="The label column."),
+    id_col: Optional[str] = typer.Option(None, "--id", help="The id column, if the data has one."),
+    fmt: str = typer.Option("auto", "--format", help="csv, tsv, jsonl, parquet, hf, imagefolder, labelstudio"),
+    as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON."),
+) -> None:
+    """Profile a raw dataset: rows, labels, lengths, duplicates, missing values.
+
+    Example: curator inspect sample_data/text/tickets.csv
+    """
+    from .profiling import inspect_dataset
+
+    profile = inspect_dataset(dataset, modality=modality, format=fmt, text=text, label=label, id=id_col)
+    if as_json:
+        sys.stdout.write(json.dumps(profile, indent=2, sort_keys=True) + "\n")
+        return
+    out.print(f"[bold]{escape(profile['path'])}[/] ({profile['modality']}): {profile['rows']:,} rows readable "
+              f"of {profile['rows_read']:,}", highlight=False)
+    for title, values in (("unreadable rows", profile["unreadable"]), ("labels", profile["labels"]),
+                          ("missing values", profile["missing"]), ("exact duplicates", profile["exact_duplicates"]),
+                          ("text lengths", profile.get("lengths", {})), ("image sizes", profile.get("image_sizes", {}))):
+        if not values:
+            continue
+        t = Table(title=title, show_header=False, title_justify="left")
+        t.add_column("key")
+        t.add_column("value", justify="right")
+        for key, value in values.items():
+            t.add_row(str(key), f"{value:,}" if isinstance(value, int) else str(value))
+        out.print(t)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Writing a run directory atomically.
+
+Everything is written under a temporary sibling directory and renamed into place only when
+complete, so a killed run never leaves a half-written ``out/``; the previous one stays intact.
+Files are written deterministically: the same table gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import OutputError
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns that mix types (e.g. metadata) become strings, so Arrow can store them."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            try:
+                pa.array(out[col], from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                out[col] = out[col].astype("string")
+    return out
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    table = pa.Table.from_pandas(_arrow_safe(df), preserve_index=False)
+    pq.write_table(table, path, compression="zstd", write_statistics=True)
+
+
+def write_jsonl(df: pd.DataFrame, path: Path) -> None:
+    df.to_json(path, orient="records", lines=True, force_ascii=False)
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    df.to_csv(path, index=False, lineterminator="\n")
+
+
+WRITERS = {"parquet": write_parquet, "jsonl": write_jsonl, "csv": write_csv}
+
+
+def write_json(data, path: Path) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n",
+                    encoding="utf-8")
+
+
+def _backup_name(final: Path) -> Path:
+    return final.with_name(f".{final.name}.previous")
+
+
+def recover(final: Path) -> None:
+    """If a run died between the two renames of a swap, put the previous output back."""
+    backup = _backup_name(final)
+    if backup.exists() and not final.exists():
+        os.replace(backup, final)
+    elif backup.exists():
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a fresh temporary directory; on success, swap it in as ``final``.
+
+    On any failure (or a kill) the temporary directory is removed, or left under a dotted
+    ``.tmp-`` name that the next run cleans, and ``final`` keeps its previous content.
+    """
+    final = Path(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"{final.parent}: cannot create the output's parent directory: {err.strerror}") from None
+    if final.exists() and not final.is_dir():
+        raise OutputError(f"{final}: exists and is not a directory")
+    recover(final)
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.mkdir()
+    except OSError as err:
+        raise OutputError(f"{final.parent}: cannot write the output directory: {err.strerror}") from None
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    backup = _backup_name(final)
+    if final.exists():
+        os.replace(final, backup)
+    os.replace(tmp, final)
+    shutil.rmtree(backup, ignore_errors=True)

@@ -1,0 +1,94 @@
+"""Every CLI command, its errors, and the README promise that lists them."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from curator.cli import app
+
+from conftest import REPO, write_csv, write_config
+
+runner = CliRunner()
+
+
+def commands():
+    import typer.main
+    return typer.main.get_command(app).commands
+
+
+def test_init_writes_a_starter_that_runs_after_pointing_it_at_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["init", "--modality", "text"])
+    assert result.exit_code == 0, result.output
+    assert "wrote curator.yaml" in result.output
+    again = runner.invoke(app, ["init"])
+    assert again.exit_code == 1 and "already exists (use --force to overwrite)" in again.output
+    text = Path("curator.yaml").read_text().replace("path: data/train.csv", "path: data.csv")
+    Path("curator.yaml").write_text(text)
+    write_csv(tmp_path / "data.csv", [{"text": f"ticket number {i} about billing", "label": "billing"} for i in range(30)])
+    result = runner.invoke(app, ["run", "curator.yaml", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "report.html").exists()
+
+
+def test_run_prints_the_flow_and_where_the_report_is(tmp_path):
+    write_csv(tmp_path / "d.csv", [{"text": f"text row number {i}", "label": "ab"[i % 2]} for i in range(50)]
+              + [{"text": "text row number 1", "label": "b"}])
+    cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "d.csv"}})
+    result = runner.invoke(app, ["run", str(cfg), "--out", str(tmp_path / "o"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "dedup_exact" in result.output and "report:" in result.output
+    assert (tmp_path / "o" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"input": {"path": "d.csv"}, "splitt": {}}, "error: c.yaml: unknown key 'splitt' (did you mean 'split'?)"),
+    ({"input": {"path": "missing.csv"}}, "missing.csv"),
+    ({"input": {"path": "d.csv"}, "columns": {"text": "body"}}, "column 'body' not found"),
+])
+def test_run_errors_are_one_line_and_exit_1(tmp_path, monkeypatch, config, message):
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "d.csv", [{"text": "some text here", "label": "a"}])
+    write_config(tmp_path / "c.yaml", config)
+    result = runner.invoke(app, ["run", "c.yaml", "-q"])
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 2  # one logical line (a long one may wrap)
+
+
+def test_inspect_profiles_a_dataset(tmp_path):
+    rows = [{"text": "Hello there", "label": "a", "channel": ""}, {"text": "hello  there", "label": "b", "channel": "web"},
+            {"text": "something else entirely", "label": "a", "channel": "web"}]
+    write_csv(tmp_path / "d.csv", rows)
+    result = runner.invoke(app, ["inspect", str(tmp_path / "d.csv"), "--json"])
+    assert result.exit_code == 0, result.output
+    profile = json.loads(result.output)
+    assert profile["rows"] == 3 and profile["labels"] == {"a": 2, "b": 1}
+    assert profile["exact_duplicates"] == {"extra_rows": 1, "groups": 1}
+    assert profile["missing"] == {"channel": 1}
+    assert profile["lengths"]["chars_max"] == 23
+    human = runner.invoke(app, ["inspect", str(tmp_path / "d.csv")])
+    assert human.exit_code == 0 and "3 rows readable of 3" in " ".join(human.output.split())
+
+
+def test_inspect_missing_file_is_one_line(tmp_path):
+    result = runner.invoke(app, ["inspect", str(tmp_path / "nope.csv")])
+    assert result.exit_code == 1 and "nope.csv" in result.output and "Traceback" not in result.output
+
+
+def test_every_command_has_help_with_an_example():
+    for name, cmd in commands().items():
+        assert cmd.help and "Example: curator " + name in cmd.help, name
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_readme_documents_every_command_and_the_two_setup_commands():
+    readme = (REPO / "README.md").read_text()
+    for name in commands():
+        assert re.search(rf"curator {name}\b", readme), f"README does not show `curator {name}`"
+    assert "make demo" in readme and "make test" in readme
