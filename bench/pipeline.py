@@ -47,6 +47,7 @@ def generate(n: int, path: Path, seed: int = 0) -> None:
 
 def run_curator(csv: Path, out: Path) -> dict:
     import curator
+    import curator.pipeline  # noqa: F401  (import time is not the pipeline's time)
 
     cfg = {"input": {"path": str(csv)}, "modality": "text", "labels": LABELS,
            "rules": ["text-classification"], "split": {"group_by": ["user_id"]}, "seed": 0}

@@ -20,8 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import RuleError
+from .table import arrow_strings
 
 
 @dataclass(frozen=True)
@@ -94,41 +97,50 @@ def validate_params(chk: Check, params: dict[str, Any], where: str) -> None:
             raise RuleError(f"{where}: param {key!r} of check {chk.name!r} expected {names}, got {value!r}")
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    return values.astype(object).where(values.notna(), "").astype(str)
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """The column as Arrow strings with missing values as empty strings, trimmed."""
+    return pc.utf8_trim_whitespace(pc.fill_null(arrow_strings(values), ""))
+
+
+def _series(arr: pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(arr.to_numpy(zero_copy_only=False), index=index)
 
 
 # -- checks shipped with the spine; the rule-set issue adds many more -----------------------------
 
 @check("not_empty")
-def not_empty(values: pd.Series) -> pd.Series:
+def not_empty(values: pd.Series):
     """Missing, empty or whitespace-only values fail."""
-    return values.isna() | _as_text(values).str.strip().eq(""), "empty or missing"
+    return _series(pc.equal(pc.utf8_length(_arrow_text(values)), 0), values.index), "empty or missing"
 
 
 @check("min_length", params={"chars": int, "words": int})
 def min_length(values: pd.Series, chars: int = 0, words: int = 0):
     """Text shorter than ``chars`` characters or ``words`` words fails (missing text counts as 0)."""
-    text = _as_text(values).str.strip()
-    n_chars, n_words = text.str.len(), text.str.split().str.len().fillna(0)
+    text = _arrow_text(values)
+    n_chars = _series(pc.utf8_length(text), values.index)
+    n_words = _series(pc.count_substring_regex(text, r"\S+"), values.index)
     failed = (n_chars < chars) | (n_words < words)
-    detail = n_chars.astype(str) + " chars, " + n_words.astype(int).astype(str) + f" words (min {chars} chars, {words} words)"
+    detail = n_chars.astype(str) + " chars, " + n_words.astype(str) + f" words (min {chars} chars, {words} words)"
     return failed, detail
 
 
 @check("max_length", params={"chars": int})
 def max_length(values: pd.Series, chars: int):
     """Text longer than ``chars`` characters fails."""
-    n = _as_text(values).str.len()
+    n = _series(pc.utf8_length(pc.fill_null(arrow_strings(values), "")), values.index)
     return n > chars, n.astype(str) + f" chars (max {chars})"
 
 
 @check("regex", params={"pattern": str, "must_match": bool})
 def regex(values: pd.Series, pattern: str, must_match: bool = False):
-    """Fails where the text matches ``pattern`` (or, with ``must_match``, where it does not)."""
+    """Fails where the text matches ``pattern`` (or, with ``must_match``, where it does not).
+
+    Patterns use RE2 syntax (Arrow's regex engine: linear time, no backreferences).
+    """
     try:
-        matched = _as_text(values).str.contains(pattern, regex=True)
-    except re.error as err:
+        matched = _series(pc.match_substring_regex(pc.fill_null(arrow_strings(values), ""), pattern), values.index)
+    except pa.ArrowInvalid as err:
         raise RuleError(f"check 'regex': bad pattern {pattern!r}: {err}") from None
     return (~matched if must_match else matched), ("does not match " if must_match else "matches ") + repr(pattern)
 

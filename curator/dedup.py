@@ -13,7 +13,7 @@ import pandas as pd
 
 from .ledger import decisions, empty_decisions, fixes
 from .steps import Context, Step, StepResult
-from .table import ID, IMAGE_HASH, LABEL, SOURCE, TEXT, normalize_text, text_hash
+from .table import ID, IMAGE_HASH, LABEL, SOURCE, TEXT, isin, normalize_text, text_hash
 
 #: The column every later stage (split, leak check, trainer) reads as "the same content".
 CONTENT_HASH = "content_hash"
@@ -77,7 +77,7 @@ class ExactDedupStep(Step):
         # Label conflicts: more than one distinct non-missing label in a group.
         n_labels = members.groupby(CONTENT_HASH)[LABEL].nunique()
         conflict_keys = n_labels.index[n_labels > 1]
-        members["conflict"] = members[CONTENT_HASH].isin(conflict_keys)
+        members["conflict"] = isin(members[CONTENT_HASH], conflict_keys)
         majority = self._majority(members[members["conflict"]])
 
         is_rep = members[ID].eq(members["rep"])
@@ -93,7 +93,7 @@ class ExactDedupStep(Step):
             tie = reps[CONTENT_HASH].map(majority).isna()
             if policy == "drop":
                 dropped = pd.concat([
-                    dropped[~dropped["id"].isin(conflicted[ID])],
+                    dropped[~isin(dropped["id"], conflicted[ID])],
                     decisions(conflicted[ID], "label_conflict",
                               "group dropped: its copies carry different labels: "
                               + conflicted[CONTENT_HASH].map(labels_txt), conflicted["rep"].where(~is_rep[members["conflict"]]))],
@@ -106,7 +106,7 @@ class ExactDedupStep(Step):
                     change = winners[LABEL].ne(new)
                     fixed = fixes(winners[ID][change], LABEL, winners[LABEL][change], new[change],
                                   "label_conflict", "majority label of its exact duplicates")
-                    table.loc[table[ID].isin(winners[ID][change]), LABEL] = \
+                    table.loc[isin(table[ID], winners[ID][change]), LABEL] = \
                         table[ID].map(dict(zip(winners[ID][change], new[change])))
                 flag_rows = reps if policy == "flag" else reps[tie]
                 flagged = decisions(flag_rows[ID], "label_conflict", rep_detail[flag_rows.index])

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .errors import InvariantError
 from .ledger import Ledger, empty_decisions
-from .table import ID, PARENT_ID
+from .table import ID, PARENT_ID, isin
 
 
 @dataclass
@@ -114,7 +114,7 @@ class Runner:
         self._check_result(step.name, table, current, result)
 
         drop_ids = result.dropped["id"]
-        out = current[~current[ID].isin(drop_ids)]
+        out = current[~isin(current[ID], drop_ids)]
         added = result.added if result.added is not None else current.iloc[0:0]
         if len(added):
             out = pd.concat([out, added.drop(columns=["reason"], errors="ignore")], ignore_index=True)
@@ -153,12 +153,12 @@ class Runner:
         dropped = result.dropped["id"]
         if dropped.duplicated().any():
             raise InvariantError(f"step {name!r} dropped the same id twice")
-        unknown = ~dropped.isin(ids)
+        unknown = ~isin(dropped, ids)
         if unknown.any():
             raise InvariantError(f"step {name!r} dropped ids that were not in its input: "
                                  f"{dropped[unknown].head(3).tolist()}")
         for label, frame in (("flagged", result.flagged), ("fixed", result.fixed)):
-            bad = ~frame["id"].isin(ids)
+            bad = ~isin(frame["id"], ids)
             if bad.any():
                 raise InvariantError(f"step {name!r} {label} ids that were not in its input: "
                                      f"{frame['id'][bad].head(3).tolist()}")
@@ -166,7 +166,7 @@ class Runner:
             added = result.added
             if PARENT_ID not in added or added[PARENT_ID].isna().any():
                 raise InvariantError(f"step {name!r} added rows without a parent_id")
-            if added[ID].duplicated().any() or added[ID].isin(ids).any():
+            if added[ID].duplicated().any() or isin(added[ID], ids).any():
                 raise InvariantError(f"step {name!r} added rows whose ids are not new and unique")
-            if not added[PARENT_ID].isin(ids).all():
+            if not isin(added[PARENT_ID], ids).all():
                 raise InvariantError(f"step {name!r} added rows whose parent is not in its input")

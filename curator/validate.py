@@ -29,7 +29,7 @@ from . import checks
 from .errors import RuleError
 from .ledger import decisions
 from .steps import Context, Step, StepResult
-from .table import ID, LABEL
+from .table import ID, LABEL, isin
 
 #: Bare rule-set names (``text-classification``) are looked up here.
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
@@ -126,7 +126,7 @@ class ValidateStep(Step):
             details.append(pd.Series("the row has no label", index=table.index))
         if self.labels is not None:
             known = set(self.labels)
-            unknown = label.notna() & ~label.isin(known)
+            unknown = pd.Series(label.notna().to_numpy() & ~isin(label, known), index=label.index)
             reasons.append("unknown_label")
             masks.append(unknown.to_numpy())
             details.append(self._unknown_label_detail(label, unknown))
@@ -144,7 +144,7 @@ class ValidateStep(Step):
             target[2].append(detail)
 
         dropped = self._decide(table, reasons, masks, details)
-        keep = ~table[ID].isin(dropped["id"]).to_numpy()
+        keep = ~isin(table[ID], dropped["id"])
         flagged = self._decide(table, flag_reasons, [m & keep for m in flag_masks], flag_details)
         return StepResult(dropped=dropped, flagged=flagged)
 
