@@ -98,7 +98,8 @@ def validate_params(chk: Check, params: dict[str, Any], where: str) -> None:
 
 
 def _arrow_text(values: pd.Series) -> pa.Array:
-    """The column as Arrow strings with missing values as empty strings, trimmed."""
+    """The column as Arrow strings with missing values as empty strings, trimmed (so whitespace
+    splitting yields no empty words)."""
     return pc.utf8_trim_whitespace(pc.fill_null(arrow_strings(values), ""))
 
 
@@ -119,7 +120,8 @@ def min_length(values: pd.Series, chars: int = 0, words: int = 0):
     """Text shorter than ``chars`` characters or ``words`` words fails (missing text counts as 0)."""
     text = _arrow_text(values)
     n_chars = _series(pc.utf8_length(text), values.index)
-    n_words = _series(pc.count_substring_regex(text, r"\S+"), values.index)
+    # Splitting "" gives [""]: an empty text has no words.
+    n_words = _series(pc.list_value_length(pc.utf8_split_whitespace(text)), values.index).where(n_chars > 0, 0)
     failed = (n_chars < chars) | (n_words < words)
     detail = n_chars.astype(str) + " chars, " + n_words.astype(str) + f" words (min {chars} chars, {words} words)"
     return failed, detail

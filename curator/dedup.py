@@ -13,7 +13,7 @@ import pandas as pd
 
 from .ledger import decisions, empty_decisions, fixes
 from .steps import Context, Step, StepResult
-from .table import ID, IMAGE_HASH, LABEL, SOURCE, TEXT, isin, normalize_text, text_hash
+from .table import ID, IMAGE_HASH, LABEL, SOURCE, TEXT, isin, join_groups, normalize_text, text_hash
 
 #: The column every later stage (split, leak check, trainer) reads as "the same content".
 CONTENT_HASH = "content_hash"
@@ -38,12 +38,6 @@ def _priority(table: pd.DataFrame, keep: str, modality: str) -> pd.Series:
         meta = [c for c in table.columns if c not in _CURATOR_COLUMNS]
         return -table[meta].notna().sum(axis=1) if meta else pd.Series(0, index=table.index)
     return pd.Series(0, index=table.index)
-
-
-def _and_list(ids: list[str], limit: int = 5) -> str:
-    shown = ids[:limit]
-    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
-    return (", ".join(shown[:-1]) + " and " + shown[-1] if len(shown) > 1 else shown[0]) + more
 
 
 class ExactDedupStep(Step):
@@ -129,18 +123,21 @@ class ExactDedupStep(Step):
 
     @staticmethod
     def _label_summary(conflicted: pd.DataFrame) -> pd.Series:
+        """'billing (2), shipping (1)' per conflicted group."""
         counts = conflicted.groupby([CONTENT_HASH, LABEL]).size().reset_index(name="n")
-        counts["txt"] = counts[LABEL].astype(str) + " (" + counts["n"].astype(str) + ")"
-        return counts.groupby(CONTENT_HASH)["txt"].agg(", ".join)
+        text = counts[LABEL].astype(str) + " (" + counts["n"].astype(str) + ")"
+        return join_groups(counts[CONTENT_HASH], text)["joined"]
 
     @staticmethod
-    def _kept_notes(members: pd.DataFrame, is_rep: pd.Series) -> pd.DataFrame:
-        """'kept 5b92…; 0a1c… and 77e0… were exact duplicates of it' for every kept representative."""
-        others = members[~is_rep].groupby("rep")[ID].agg(list)
-        reps = others.index.to_numpy()
-        detail = [f"kept {r}; {_and_list(ids)} {'was an exact duplicate' if len(ids) == 1 else 'were exact duplicates'} of it"
-                  for r, ids in zip(reps, others.to_numpy())]  # one string per group, not per row
-        return decisions(reps, "duplicate_group_kept", detail)
+    def _kept_notes(members: pd.DataFrame, is_rep: pd.Series, limit: int = 5) -> pd.DataFrame:
+        """'kept 5b92…; 2 exact duplicates of it: 0a1c…, 77e0…' for every kept representative."""
+        others = members[~is_rep]
+        groups = join_groups(others["rep"], others[ID], limit=limit)
+        more = pd.Series(np.where(groups["count"] > limit, ", ...", ""), index=groups.index)
+        plural = pd.Series(np.where(groups["count"] == 1, " exact duplicate", " exact duplicates"), index=groups.index)
+        detail = ("kept " + groups.index.to_series() + "; " + groups["count"].astype(str) + plural + " of it: "
+                  + groups["joined"] + more)
+        return decisions(groups.index, "duplicate_group_kept", detail)
 
     def _artifacts(self, table: pd.DataFrame, members: pd.DataFrame, is_rep: pd.Series, n_conflicts: int) -> dict:
         """A sample of groups for the report: conflicts first, then the largest."""

@@ -22,52 +22,80 @@ SPLIT = "split"
 CLUSTER = "cluster"
 
 
-def group_keys(table: pd.DataFrame, link_columns: list[str]) -> pd.Series:
-    """Key of each row's group: connected components of rows that share a value in any column.
+def _value_hashes(values: pd.Series, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of a column's values (-1 for missing) and a stable uint64 hash of each distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    text = pd.Series(np.asarray(uniques, dtype=object)).astype(str)
+    return codes, hash64((column + "=" + text).to_numpy())
 
-    A group's key is the smallest ``column=value`` of its members, taking the columns in the given
-    order of priority: put the most stable identity first (a user column before a content hash), so
-    a group keeps its key when rows join it.
+
+def group_keys(table: pd.DataFrame, link_columns: list[str]) -> np.ndarray:
+    """Key (uint64) of each row's group: connected components of rows sharing a value in any column.
+
+    A group's key is the hash of its members' smallest value, taking the columns in the given order
+    of priority: put the most stable identity first (a user column before a content hash), so a
+    group keeps its key when rows join it. A row linked to nothing is keyed by its id.
     """
     missing = [c for c in link_columns if c not in table.columns]
     if missing:
         raise ConfigError(f"split.group_by: column {missing[0]!r} not found; columns are: "
                           f"{', '.join(map(str, table.columns))}")
     n = len(table)
-    own = pd.Series("id=" + table[ID].astype(str).to_numpy(), index=table.index, dtype=object)
     if n == 0 or not link_columns:
-        return own
-    values = pd.concat([f"{rank:03d}:{col}=" + table[col].astype(str).where(table[col].notna())
-                        for rank, col in enumerate(link_columns)], ignore_index=True)
-    rows = np.tile(np.arange(n), len(link_columns))
-    present = values.notna().to_numpy()
-    codes, uniques = pd.factorize(values[present], sort=True)
-    graph = coo_matrix((np.ones(present.sum(), dtype=np.int8), (rows[present], n + codes)),
-                       shape=(n + len(uniques), n + len(uniques)))
-    _, comp = connected_components(graph, directed=False)
-    # Smallest value string per component (uniques are sorted, so the smallest code wins).
-    value_comp = comp[n:]
-    first_code = pd.Series(np.arange(len(uniques))).groupby(value_comp).min()
-    comp_key = pd.Series(np.asarray(uniques, dtype=object)[first_code.to_numpy()], index=first_code.index)
-    keys = pd.Series(comp[:n], index=table.index).map(comp_key)
-    return keys.where(keys.notna(), own).astype(object)
+        return hash64(("id=" + table[ID].astype(str)).to_numpy())
+    rows, nodes, node_rank, node_hash, offset = [], [], [], [], n
+    for rank, col in enumerate(link_columns):
+        codes, hashes = _value_hashes(table[col], col)
+        present = codes >= 0
+        rows.append(np.flatnonzero(present))
+        nodes.append(offset + codes[present])
+        node_rank.append(np.full(len(hashes), rank))
+        node_hash.append(hashes)
+        offset += len(hashes)
+    rows_a, nodes_a = np.concatenate(rows), np.concatenate(nodes)
+    graph = coo_matrix((np.ones(len(rows_a), dtype=np.int8), (rows_a, nodes_a)), shape=(offset, offset))
+    n_comp, comp = connected_components(graph, directed=False)
+    # Per component, the value node with the smallest (rank, hash) names the group.
+    value_comp, rank_a, hash_a = comp[n:], np.concatenate(node_rank), np.concatenate(node_hash)
+    best_rank = np.full(n_comp, len(link_columns))
+    np.minimum.at(best_rank, value_comp, rank_a)
+    top = rank_a == best_rank[value_comp]
+    best_hash = np.full(n_comp, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(best_hash, value_comp[top], hash_a[top])
+    keys = best_hash[comp[:n]]
+    unlinked = best_rank[comp[:n]] == len(link_columns)
+    if unlinked.any():
+        keys[unlinked] = hash64(("id=" + table[ID][unlinked].astype(str)).to_numpy())
+    return keys
 
 
-def _uniform(keys: pd.Series, seed: int) -> np.ndarray:
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a fast, well-spread bijection on uint64."""
+    x = x.astype(np.uint64, copy=True)
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def _uniform(keys: np.ndarray, seed: int) -> np.ndarray:
     """A number in [0, 1) per key, fixed by the key and the seed."""
-    h = hash64((f"{seed}\x1f" + keys.astype(str)).to_numpy())
+    h = _mix64(np.asarray(keys, dtype=np.uint64) ^ _mix64(np.array([seed % (1 << 64)], dtype=np.uint64)))
     return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
-def assign_splits(table: pd.DataFrame, ratios: dict[str, float], seed: int, *, groups: pd.Series,
+def assign_splits(table: pd.DataFrame, ratios: dict[str, float], seed: int, *, groups: np.ndarray,
                   stratify: bool = True, strategy: str = "hash") -> pd.Series:
     """The split name of every row; every member of a group gets the same one."""
     names = list(ratios)
     cum = np.cumsum([ratios[k] for k in names])
     cum[-1] = 1.0
-    frame = pd.DataFrame({"g": groups.to_numpy(), "label": table[LABEL].to_numpy()})
+    frame = pd.DataFrame({"g": groups, "label": table[LABEL].to_numpy()})
     per_group = frame.groupby("g", sort=True).size().rename("size").to_frame()
-    per_group["u"] = _uniform(pd.Series(per_group.index, index=per_group.index), seed)
+    per_group["u"] = _uniform(per_group.index.to_numpy(), seed)
     if strategy == "hash":
         position = per_group["u"].to_numpy()
     elif strategy == "exact":
@@ -86,19 +114,22 @@ def assign_splits(table: pd.DataFrame, ratios: dict[str, float], seed: int, *, g
         raise ConfigError(f"split.strategy: expected 'hash' or 'exact', got {strategy!r}")
     chosen = np.searchsorted(cum, position, side="right").clip(0, len(names) - 1)
     split_of_group = pd.Series(np.asarray(names, dtype=object)[chosen], index=per_group.index)
-    return groups.map(split_of_group).astype(object)
+    return pd.Series(split_of_group.reindex(groups).to_numpy(), index=table.index, dtype=object)
 
 
 def check_no_leak(table: pd.DataFrame, columns: list[str]) -> dict:
     """Raise LeakError if any value of ``columns`` (id, content hash, ...) is in two splits."""
     checked = [c for c in columns if c in table.columns]
+    split_codes, _ = pd.factorize(table[SPLIT])
     for col in checked:
-        present = table[[col, SPLIT]].dropna()
-        n_splits = present.groupby(col)[SPLIT].nunique()
-        leaked = n_splits[n_splits > 1]
+        codes, uniques = pd.factorize(table[col], use_na_sentinel=True)
+        present = codes >= 0
+        pairs = np.unique(codes[present].astype(np.int64) * 8 + split_codes[present])
+        per_value = np.bincount(pairs // 8, minlength=len(uniques))
+        leaked = np.flatnonzero(per_value > 1)
         if len(leaked):
             raise LeakError(f"{len(leaked)} value(s) of {col!r} are in more than one split, "
-                            f"e.g. {leaked.index[0]!r}")
+                            f"e.g. {uniques[leaked[0]]!r}")
     return {"passed": True, "checked": checked, "groups": int(table[GROUP].nunique()) if GROUP in table else 0}
 
 
@@ -108,7 +139,7 @@ def split_table(table: pd.DataFrame, cfg, content_columns: list[str]) -> pd.Data
                                *(c for c in content_columns if c in table.columns)]))
     out = table.copy()
     keys = group_keys(out, link)
-    out[GROUP] = to_hex(hash64(keys.to_numpy()))
+    out[GROUP] = to_hex(keys)
     out[SPLIT] = assign_splits(out, cfg.split.ratios, cfg.seed, groups=keys,
                                stratify=cfg.split.stratify, strategy=cfg.split.strategy)
     return out

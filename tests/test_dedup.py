@@ -38,7 +38,7 @@ def test_kept_row_is_explained_in_the_ledger():
     _, ledger, _ = run_dedup(table)
     kept = ledger[ledger.action == "kept"]
     assert kept["id"].tolist() == ["r0"]
-    assert kept["detail"].iloc[0] == "kept r0; r2 and r3 were exact duplicates of it"
+    assert kept["detail"].iloc[0] == "kept r0; 2 exact duplicates of it: r2, r3"
     assert kept["reason"].iloc[0] == "duplicate_group_kept"
 
 
@@ -96,3 +96,10 @@ def test_image_duplicates_use_the_decoded_pixel_hash():
     runner = Runner(Context(cfg))
     out = runner.run(table, [ExactDedupStep.from_config(cfg)])
     assert out["image"].tolist() == ["a.png", "c.jpg"]
+
+
+def test_long_duplicate_lists_are_shortened_in_the_explanation():
+    table = make_table(["same"] * 8)
+    _, ledger, _ = run_dedup(table)
+    kept = ledger[ledger.action == "kept"]["detail"].iloc[0]
+    assert kept == "kept r0; 7 exact duplicates of it: r1, r2, r3, r4, r5, ..."

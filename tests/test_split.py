@@ -31,6 +31,7 @@ def test_group_keys_are_connected_components_across_columns():
     assert keys[0] == keys[1]                    # same cluster
     assert keys[2] == keys[3]                    # same user
     assert keys[0] != keys[2] and keys[4] not in set(keys[:4])
+    assert len(set(keys)) == 3
 
 
 def test_groups_never_cross_splits():

@@ -123,3 +123,10 @@ def test_registry_validates_new_checks():
     with pytest.raises(ValueError, match="registered twice"):
         check("not_empty")(lambda values: values.isna())
     assert "bad_params_check" not in REGISTRY
+
+
+def test_word_counts_ignore_surrounding_and_unicode_whitespace(tmp_path):
+    table = make_table(["  one\u00a0two  ", "", "one\u2003two three"])
+    _, ledger = validate(table, "rules:\n  - {check: min_length, field: text, params: {words: 3}}\n", tmp_path)
+    details = dict(zip(ledger["id"], ledger["detail"]))
+    assert details == {"r0": "7 chars, 2 words (min 0 chars, 3 words)", "r1": "0 chars, 0 words (min 0 chars, 3 words)"}
