@@ -7,6 +7,7 @@ ones. Relative paths in a config file are resolved against the file's own direct
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -123,7 +124,7 @@ class Config(_Model):
 
     def resolve(self, path: str | Path) -> Path:
         p = Path(path).expanduser()
-        return p if p.is_absolute() else (self.base_dir / p)
+        return Path(os.path.normpath(p if p.is_absolute() else self.base_dir / p))
 
     @property
     def input_path(self) -> Path:

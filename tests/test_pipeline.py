@@ -111,13 +111,16 @@ def test_image_run_uses_pixels_not_bytes(image_result):
     from conftest import SAMPLE
     planted = json.loads((SAMPLE / "images" / "planted.json").read_text())
     dropped = image_result.read("dropped").set_index("source")
+    rel = lambda path: path.removeprefix("data/")  # planted paths are relative to sample_data/images
     for path in planted["corrupt"] + planted["truncated"] + planted["zero_byte"]:
-        assert dropped.loc[path, "reason"] == "image_unreadable", path
+        assert dropped.loc[rel(path), "reason"] == "image_unreadable", path
     for path in planted["tiny"]:
-        assert dropped.loc[path, "reason"] == "rule:min_size", path
+        assert dropped.loc[rel(path), "reason"] == "rule:min_size", path
     dup_dropped = set(dropped.index[dropped["reason"] == "exact_duplicate"])
     for group in planted["exact_duplicate_groups"]:
-        assert len(set(group) & dup_dropped) == len(group) - 1, group
+        assert len({rel(p) for p in group} & dup_dropped) == len(group) - 1, group
+    conflicts = image_result.read("ledger").query("action == 'flagged' and reason == 'label_conflict'")
+    assert len(conflicts) == len(planted["label_conflicts"])
     html = (image_result.out_dir / "report.html").read_text()
     assert "data:image/jpeg;base64," in html
 
