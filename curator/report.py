@@ -1,0 +1,252 @@
+"""The audit report: one self-contained HTML page that accounts for every row of a run.
+
+The pipeline builds a plain dict (the same one it saves as ``report.json``) and calls
+``render_html(data, thumbnails)``. The page needs nothing outside itself: CSS is inline, charts are
+inline SVG (``curator.charts``), images are ``data:`` URIs, and it reads fully without JavaScript.
+
+Jinja2 autoescaping is on, and nothing from the dataset is marked safe: row text, labels, ids,
+details, file names and config values all reach the page as escaped text. Thumbnails must be
+base64 PNG or JPEG data URIs; any other value is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from curator import charts
+
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE = "report.html"
+CLIP_CHARS = 1200  # longest row text shown in full; the rest is cut with an ellipsis
+_THUMBNAIL = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/]+={0,2}")
+
+__all__ = ["render_html", "clean_thumbnails"]
+
+
+def render_html(data: Mapping[str, Any], thumbnails: Mapping[str, str] | None = None) -> str:
+    """The audit page for one run's report dict; ``thumbnails`` maps row id to an image data URI."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"expected the report dict, got {type(data).__name__}")
+    if thumbnails is not None and not isinstance(thumbnails, Mapping):
+        raise TypeError(f"expected thumbnails as a dict of row id to data URI, got {type(thumbnails).__name__}")
+    return _environment().get_template(TEMPLATE).render(_view(data, clean_thumbnails(thumbnails)))
+
+
+def clean_thumbnails(thumbnails: Mapping[str, str] | None) -> dict[str, str]:
+    """Only the base64 PNG/JPEG data URIs, keyed by row id as a string; anything else is dropped."""
+    return {
+        str(row_id): uri
+        for row_id, uri in (thumbnails or {}).items()
+        if isinstance(uri, str) and _THUMBNAIL.fullmatch(uri)
+    }
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(num=fmt_num, pct=fmt_pct, secs=fmt_secs, clip=clip)
+    return env
+
+
+# ---- jinja filters -------------------------------------------------------------------------
+
+
+def fmt_num(value: Any) -> str:
+    """Thousands separators for counts; a dash for a missing value."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def fmt_pct(part: Any, whole: Any) -> str:
+    """``part`` as a share of ``whole``, one decimal; a dash when the whole is zero or missing."""
+    if not isinstance(part, int | float) or not isinstance(whole, int | float) or not whole:
+        return "—"
+    share = 100 * part / whole
+    return "<0.1%" if 0 < share < 0.1 else f"{share:.1f}%"
+
+
+def fmt_secs(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "—"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 60:
+        return f"{value:.2f} s"
+    return f"{int(value // 60)} min {value % 60:.0f} s"
+
+
+def clip(value: Any, chars: int = CLIP_CHARS) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+# ---- the view: the report dict made total, so the template never meets a missing key -------
+
+
+def _view(data: Mapping[str, Any], thumbs: dict[str, str]) -> dict[str, Any]:
+    totals = {k: _int(_get(data, "totals").get(k)) for k in
+              ("rows_read", "rows_added", "rows_kept", "rows_dropped", "rows_flagged", "rows_fixed")}
+    flow = [_stage(s, i) for i, s in enumerate(_list(data.get("flow")))]
+    splits = {str(k): _int(v) for k, v in _get(data, "splits").items()}
+    labels = _labels(_get(data, "labels"), splits)
+    lengths = _lengths(data.get("lengths"), splits)
+    modality = str(data.get("modality") or "text")
+    return {
+        "meta": {
+            "version": data.get("curator_version"),
+            "modality": modality,
+            "seed": data.get("seed"),
+            "input_path": _get(data, "input").get("path"),
+            "input_format": _get(data, "input").get("format"),
+        },
+        "totals": totals,
+        "balanced": totals["rows_read"] + totals["rows_added"] == totals["rows_kept"] + totals["rows_dropped"],
+        "splits": splits,
+        "flow": flow,
+        "flow_chart": charts.flow(flow) if flow else None,
+        "reasons": [_reason(r) for r in _list(data.get("reasons"))],
+        "groups": [_group(g) for g in _list(data.get("duplicate_groups"))],
+        "label_conflicts": _int(data.get("label_conflicts")),
+        "labels": labels,
+        "lengths": lengths,
+        "images": [_row(r) for r in _list(_get(data, "images").get("examples"))],
+        "show_images": modality == "image" or bool(_get(data, "images").get("examples")),
+        "leak": _leak(data.get("leak_check")),
+        "outputs": [
+            {"file": str(name), "rows": _get(info).get("rows"), "sha256": _get(info).get("sha256")}
+            for name, info in _get(data, "outputs").items()
+        ],
+        "config": json.dumps(data.get("config") or {}, indent=2, ensure_ascii=False, default=str),
+        "thumbs": thumbs,
+    }
+
+
+def _get(data: Any, key: str | None = None) -> Mapping[str, Any]:
+    value = data.get(key) if key is not None and isinstance(data, Mapping) else data
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _stage(step: Any, index: int) -> dict[str, Any]:
+    step = _get(step)
+    out = {k: _int(step.get(k)) for k in ("rows_in", "added", "dropped", "flagged", "fixed")}
+    out["rows_out"] = _int(step["rows_out"]) if "rows_out" in step else out["rows_in"] + out["added"] - out["dropped"]
+    out["name"] = str(step.get("name") or f"stage {index + 1}")
+    out["seconds"] = step.get("seconds")
+    out["reasons"] = {str(k): v for k, v in _get(step, "reasons").items()}
+    return out
+
+
+def _row(row: Any) -> dict[str, Any]:
+    row = _get(row)
+    keys = ("id", "content", "label", "detail", "related_id", "related_content", "source", "similarity", "split")
+    out = {k: row.get(k) for k in keys}
+    out["id"] = "" if out["id"] is None else str(out["id"])
+    out["related_id"] = None if out["related_id"] is None else str(out["related_id"])
+    return out
+
+
+def _reason(reason: Any) -> dict[str, Any]:
+    reason = _get(reason)
+    return {
+        "step": reason.get("step"),
+        "action": str(reason.get("action") or ""),
+        "reason": reason.get("reason"),
+        "count": _int(reason.get("count")),
+        "examples": [_row(r) for r in _list(reason.get("examples"))],
+    }
+
+
+def _group(group: Any) -> dict[str, Any]:
+    group = _get(group)
+    dropped = [_row(r) for r in _list(group.get("dropped"))]
+    return {
+        "step": group.get("step"),
+        "kind": group.get("kind"),
+        "size": _int(group.get("size")) or len(dropped) + 1,
+        "labels": [str(x) for x in _list(group.get("labels"))],
+        "conflict": bool(group.get("conflict")),
+        "kept": _row(group.get("kept")),
+        "dropped": dropped,
+    }
+
+
+def _labels(labels: Mapping[str, Any], splits: Mapping[str, int]) -> dict[str, Any] | None:
+    before = {str(k): _int(v) for k, v in _get(labels, "before").items()}
+    after = {str(s): {str(k): _int(v) for k, v in _get(counts).items()}
+             for s, counts in _get(labels, "after").items()}
+    names = [str(n) for n in _list(labels.get("names"))]
+    for counts in (before, *after.values()):
+        names += [n for n in counts if n not in names]
+    if not names:
+        return None
+    columns = list(after) or [s for s in splits]
+    series = {"before": [before.get(n, 0) for n in names]}
+    series.update({s: [after.get(s, {}).get(n, 0) for n in names] for s in columns})
+    rows = [{"name": n, "before": before.get(n, 0), "after": [after.get(s, {}).get(n, 0) for s in columns]}
+            for n in names]
+    return {
+        "columns": columns,
+        "rows": rows,
+        "total_before": sum(before.values()),
+        "total_after": [sum(after.get(s, {}).values()) for s in columns],
+        "chart": charts.grouped_bars(names, series, "Rows per label: before curation and in each split"),
+    }
+
+
+def _lengths(lengths: Any, splits: Mapping[str, int]) -> dict[str, Any] | None:
+    if not isinstance(lengths, Mapping):
+        return None
+    edges = [e for e in _list(lengths.get("edges")) if isinstance(e, int | float) and not isinstance(e, bool)]
+    if len(edges) < 2:
+        return None
+    bins = len(edges) - 1
+    series = {"before": _list(lengths.get("before"))}
+    series.update({str(s): _list(v) for s, v in _get(lengths, "after").items()})
+    series = {k: [_int(x) for x in v][:bins] + [0] * (bins - len(v)) for k, v in series.items()}
+    unit = str(lengths.get("unit") or "")
+    return {
+        "unit": unit,
+        "columns": list(series),
+        "bins": [{"low": edges[i], "high": edges[i + 1], "counts": [series[k][i] for k in series]}
+                 for i in range(bins)],
+        "chart": charts.histogram(edges, series, "Text length per row: before curation and in each split", unit),
+    }
+
+
+def _leak(leak: Any) -> dict[str, Any] | None:
+    if not isinstance(leak, Mapping):
+        return None
+    known = ("passed", "checked", "groups")
+    return {
+        "passed": leak.get("passed"),
+        "checked": [str(x) for x in _list(leak.get("checked"))],
+        "groups": leak.get("groups"),
+        "extra": {str(k): json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else v
+                  for k, v in leak.items() if k not in known},
+    }
