@@ -55,7 +55,8 @@ def _ticks(vmax: float) -> tuple[float, list[float]]:
 
 def _svg(width: float, height: float, title: str, body: list[str]) -> Markup:
     head = (
-        f'<svg class="chart" role="img" viewBox="0 0 {width:.0f} {height:.0f}" width="100%" style="max-width:{width:.0f}px" font-family="{FONT}" '
+        f'<svg class="chart" role="img" viewBox="0 0 {width:.0f} {height:.0f}" width="100%" '
+        f'style="max-width:{width:.0f}px" font-family="{FONT}" '
         f'font-size="12" fill="{INK}"><title>{_e(title)}</title>'
     )
     heading = f'<text x="0" y="16" font-size="14" font-weight="600">{_e(title)}</text>'
@@ -76,7 +77,7 @@ def _legend(items: Sequence[tuple[str, str]], y: float) -> list[str]:
 
 def _width(groups: int, n_series: int) -> float:
     """Chart width: room for every bar when there are few, capped so the page never scrolls."""
-    return min(max(LEFT + groups * (n_series * 12 + 14) + 16, 560), 1040)
+    return min(max(LEFT + groups * (n_series * 12 + 14) + 16, 720), 1040)
 
 
 def _bars(
@@ -124,6 +125,11 @@ def _bars(
                     f'font-size="10" fill="{MUTED}">{_n(value)}</text>'
                 )
     base = top_pad + plot_h
+    if not vmax:
+        body.append(
+            f'<text x="{left + plot_w / 2:.1f}" y="{top_pad + plot_h / 2:.1f}" text-anchor="middle" '
+            f'fill="{MUTED}" font-style="italic">all counts are zero</text>'
+        )
     body.append(f'<line x1="{left}" x2="{left + plot_w:.1f}" y1="{base}" y2="{base}" stroke="{MUTED}"/>')
     body += x_labels(left, group_w, base)
     return _svg(width, height, title, body)
@@ -137,7 +143,9 @@ def _empty(title: str, message: str = "no data") -> Markup:
 def _check_lengths(series: Mapping[str, Sequence[float]], expected: int, what: str) -> None:
     for name, values in series.items():
         if len(values) != expected:
-            raise ValueError(f"series {name!r}: expected {expected} values (one per {what}), got {len(values)}")
+            raise ValueError(
+                f"series {name!r}: expected {expected} values (one per {what}), got {len(values)}"
+            )
 
 
 def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[int]], title: str) -> Markup:
@@ -155,8 +163,14 @@ def grouped_bars(categories: Sequence[str], series: Mapping[str, Sequence[int]],
         out = []
         for i, cat in enumerate(cats):
             x, y = left + (i + 0.5) * gw, base + 16
-            turn = f' transform="rotate(-40 {x:.1f} {y:.1f})" text-anchor="end"' if rotate else ' text-anchor="middle"'
-            out.append(f'<text x="{x:.1f}" y="{y:.1f}"{turn}><title>{_e(cat)}</title>{_e(_clip(cat, 18))}</text>')
+            turn = (
+                f' transform="rotate(-40 {x:.1f} {y:.1f})" text-anchor="end"'
+                if rotate
+                else ' text-anchor="middle"'
+            )
+            out.append(
+                f'<text x="{x:.1f}" y="{y:.1f}"{turn}><title>{_e(cat)}</title>{_e(_clip(cat, 18))}</text>'
+            )
         return out
 
     def tip(name: str, i: int, value: float) -> str:
@@ -188,8 +202,10 @@ def histogram(
                 f'<text x="{x:.1f}" y="{base + 16}" text-anchor="middle" fill="{MUTED}">{_e(mark)}</text>'
             )
         if unit:
-            out.append(f'<text x="{left + gw * bins / 2:.1f}" y="{base + 34}" text-anchor="middle" '
-                       f'fill="{MUTED}">{_e(unit)}</text>')
+            out.append(
+                f'<text x="{left + gw * bins / 2:.1f}" y="{base + 34}" text-anchor="middle" '
+                f'fill="{MUTED}">{_e(unit)}</text>'
+            )
         return out
 
     def tip(name: str, i: int, value: float) -> str:
@@ -232,12 +248,15 @@ def flow(steps: Sequence[Mapping]) -> Markup:
         x0 = label_w
         body.append(
             f'<text x="{label_w - 10}" y="{y + 13}" text-anchor="end" font-weight="600">'
-            f"<title>{_e(name)}</title>{_e(_clip(name, 20))}</text>"
+            f"<title>{_e(name)}</title>{_e(_clip(name, 18))}</text>"
             f'<text x="{label_w - 10}" y="{y + 28}" text-anchor="end" fill="{MUTED}">{_n(rows_in)} in</text>'
             f'<rect x="{x0}" y="{y}" width="{bar_max:.1f}" height="20" rx="3" fill="#f1f5f9"/>'
         )
-        segments = (("kept", kept_w, KEPT, rows_in - dropped), ("dropped", drop_w, DROPPED, dropped),
-                    ("added", add_w, ADDED, added))
+        segments = (
+            ("kept", kept_w, KEPT, rows_in - dropped),
+            ("dropped", drop_w, DROPPED, dropped),
+            ("added", add_w, ADDED, added),
+        )
         x = x0
         for kind, w, colour, count in segments:
             if w <= 0:

@@ -35,7 +35,9 @@ def render_html(data: Mapping[str, Any], thumbnails: Mapping[str, str] | None = 
     if not isinstance(data, Mapping):
         raise TypeError(f"expected the report dict, got {type(data).__name__}")
     if thumbnails is not None and not isinstance(thumbnails, Mapping):
-        raise TypeError(f"expected thumbnails as a dict of row id to data URI, got {type(thumbnails).__name__}")
+        raise TypeError(
+            f"expected thumbnails as a dict of row id to data URI, got {type(thumbnails).__name__}"
+        )
     return _environment().get_template(TEMPLATE).render(_view(data, clean_thumbnails(thumbnails)))
 
 
@@ -102,8 +104,10 @@ def clip(value: Any, chars: int = CLIP_CHARS) -> str:
 
 
 def _view(data: Mapping[str, Any], thumbs: dict[str, str]) -> dict[str, Any]:
-    totals = {k: _int(_get(data, "totals").get(k)) for k in
-              ("rows_read", "rows_added", "rows_kept", "rows_dropped", "rows_flagged", "rows_fixed")}
+    totals = {
+        k: _int(_get(data, "totals").get(k))
+        for k in ("rows_read", "rows_added", "rows_kept", "rows_dropped", "rows_flagged", "rows_fixed")
+    }
     flow = [_stage(s, i) for i, s in enumerate(_list(data.get("flow")))]
     splits = {str(k): _int(v) for k, v in _get(data, "splits").items()}
     labels = _labels(_get(data, "labels"), splits)
@@ -118,7 +122,8 @@ def _view(data: Mapping[str, Any], thumbs: dict[str, str]) -> dict[str, Any]:
             "input_format": _get(data, "input").get("format"),
         },
         "totals": totals,
-        "balanced": totals["rows_read"] + totals["rows_added"] == totals["rows_kept"] + totals["rows_dropped"],
+        "balanced": totals["rows_read"] + totals["rows_added"]
+        == totals["rows_kept"] + totals["rows_dropped"],
         "splits": splits,
         "flow": flow,
         "flow_chart": charts.flow(flow) if flow else None,
@@ -155,7 +160,9 @@ def _int(value: Any) -> int:
 def _stage(step: Any, index: int) -> dict[str, Any]:
     step = _get(step)
     out = {k: _int(step.get(k)) for k in ("rows_in", "added", "dropped", "flagged", "fixed")}
-    out["rows_out"] = _int(step["rows_out"]) if "rows_out" in step else out["rows_in"] + out["added"] - out["dropped"]
+    out["rows_out"] = (
+        _int(step["rows_out"]) if "rows_out" in step else out["rows_in"] + out["added"] - out["dropped"]
+    )
     out["name"] = str(step.get("name") or f"stage {index + 1}")
     out["seconds"] = step.get("seconds")
     out["reasons"] = {str(k): v for k, v in _get(step, "reasons").items()}
@@ -164,7 +171,17 @@ def _stage(step: Any, index: int) -> dict[str, Any]:
 
 def _row(row: Any) -> dict[str, Any]:
     row = _get(row)
-    keys = ("id", "content", "label", "detail", "related_id", "related_content", "source", "similarity", "split")
+    keys = (
+        "id",
+        "content",
+        "label",
+        "detail",
+        "related_id",
+        "related_content",
+        "source",
+        "similarity",
+        "split",
+    )
     out = {k: row.get(k) for k in keys}
     out["id"] = "" if out["id"] is None else str(out["id"])
     out["related_id"] = None if out["related_id"] is None else str(out["related_id"])
@@ -198,8 +215,10 @@ def _group(group: Any) -> dict[str, Any]:
 
 def _labels(labels: Mapping[str, Any], splits: Mapping[str, int]) -> dict[str, Any] | None:
     before = {str(k): _int(v) for k, v in _get(labels, "before").items()}
-    after = {str(s): {str(k): _int(v) for k, v in _get(counts).items()}
-             for s, counts in _get(labels, "after").items()}
+    after = {
+        str(s): {str(k): _int(v) for k, v in _get(counts).items()}
+        for s, counts in _get(labels, "after").items()
+    }
     names = [str(n) for n in _list(labels.get("names"))]
     for counts in (before, *after.values()):
         names += [n for n in counts if n not in names]
@@ -208,8 +227,10 @@ def _labels(labels: Mapping[str, Any], splits: Mapping[str, int]) -> dict[str, A
     columns = list(after) or [s for s in splits]
     series = {"before": [before.get(n, 0) for n in names]}
     series.update({s: [after.get(s, {}).get(n, 0) for n in names] for s in columns})
-    rows = [{"name": n, "before": before.get(n, 0), "after": [after.get(s, {}).get(n, 0) for s in columns]}
-            for n in names]
+    rows = [
+        {"name": n, "before": before.get(n, 0), "after": [after.get(s, {}).get(n, 0) for s in columns]}
+        for n in names
+    ]
     return {
         "columns": columns,
         "rows": rows,
@@ -233,9 +254,13 @@ def _lengths(lengths: Any, splits: Mapping[str, int]) -> dict[str, Any] | None:
     return {
         "unit": unit,
         "columns": list(series),
-        "bins": [{"low": edges[i], "high": edges[i + 1], "counts": [series[k][i] for k in series]}
-                 for i in range(bins)],
-        "chart": charts.histogram(edges, series, "Text length per row: before curation and in each split", unit),
+        "bins": [
+            {"low": edges[i], "high": edges[i + 1], "counts": [series[k][i] for k in series]}
+            for i in range(bins)
+        ],
+        "chart": charts.histogram(
+            edges, series, "Text length per row: before curation and in each split", unit
+        ),
     }
 
 
@@ -247,6 +272,9 @@ def _leak(leak: Any) -> dict[str, Any] | None:
         "passed": leak.get("passed"),
         "checked": [str(x) for x in _list(leak.get("checked"))],
         "groups": leak.get("groups"),
-        "extra": {str(k): json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else v
-                  for k, v in leak.items() if k not in known},
+        "extra": {
+            str(k): json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else v
+            for k, v in leak.items()
+            if k not in known
+        },
     }

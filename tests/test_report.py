@@ -15,16 +15,22 @@ from markupsafe import escape
 from curator import charts
 from curator.report import clean_thumbnails, fmt_num, fmt_pct, fmt_secs, render_html
 
-PNG = (
-    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+PNG = "data:image/png;base64," + (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
 QUOTES = "\"'&"
 EVIL = f"{SCRIPT} {IMG} {QUOTES}"
 SECTIONS = [
-    "Summary", "Flow", "Why rows were dropped or flagged", "Duplicate groups", "Label balance",
-    "Leak check", "Outputs", "Config",
+    "Summary",
+    "Flow",
+    "Why rows were dropped or flagged",
+    "Duplicate groups",
+    "Label balance",
+    "Leak check",
+    "Outputs",
+    "Config",
 ]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -74,77 +80,228 @@ def example(i: int, content: str, label: str = "billing", **extra) -> dict:
 
 def text_report() -> dict:
     return {
-        "curator_version": "0.1.0", "modality": "text", "seed": 0,
+        "curator_version": "0.1.0",
+        "modality": "text",
+        "seed": 0,
         "input": {"path": "sample_data/text/tickets.csv", "format": "csv"},
-        "totals": {"rows_read": 2010, "rows_added": 0, "rows_kept": 1700, "rows_dropped": 310,
-                   "rows_flagged": 25, "rows_fixed": 4},
+        "totals": {
+            "rows_read": 2010,
+            "rows_added": 0,
+            "rows_kept": 1700,
+            "rows_dropped": 310,
+            "rows_flagged": 25,
+            "rows_fixed": 4,
+        },
         "flow": [
-            {"name": "ingest", "rows_in": 2010, "added": 0, "dropped": 5, "rows_out": 2005, "flagged": 0,
-             "fixed": 0, "reasons": {"malformed_line": 5}, "seconds": 0.12},
-            {"name": "validate", "rows_in": 2005, "added": 0, "dropped": 93, "rows_out": 1912, "flagged": 25,
-             "fixed": 4, "reasons": {"rule:min_length": 90, "rule:empty_label": 3}, "seconds": 0.4},
-            {"name": "dedup_exact", "rows_in": 1912, "added": 0, "dropped": 212, "rows_out": 1700, "flagged": 0,
-             "fixed": 0, "reasons": {"exact_duplicate": 212}, "seconds": 1.5},
-            {"name": "split", "rows_in": 1700, "added": 0, "dropped": 0, "rows_out": 1700, "flagged": 0,
-             "fixed": 0, "reasons": {}, "seconds": 75.0},
+            {
+                "name": "ingest",
+                "rows_in": 2010,
+                "added": 0,
+                "dropped": 5,
+                "rows_out": 2005,
+                "flagged": 0,
+                "fixed": 0,
+                "reasons": {"malformed_line": 5},
+                "seconds": 0.12,
+            },
+            {
+                "name": "validate",
+                "rows_in": 2005,
+                "added": 0,
+                "dropped": 93,
+                "rows_out": 1912,
+                "flagged": 25,
+                "fixed": 4,
+                "reasons": {"rule:min_length": 90, "rule:empty_label": 3},
+                "seconds": 0.4,
+            },
+            {
+                "name": "dedup_exact",
+                "rows_in": 1912,
+                "added": 0,
+                "dropped": 212,
+                "rows_out": 1700,
+                "flagged": 0,
+                "fixed": 0,
+                "reasons": {"exact_duplicate": 212},
+                "seconds": 1.5,
+            },
+            {
+                "name": "split",
+                "rows_in": 1700,
+                "added": 0,
+                "dropped": 0,
+                "rows_out": 1700,
+                "flagged": 0,
+                "fixed": 0,
+                "reasons": {},
+                "seconds": 75.0,
+            },
         ],
         "splits": {"train": 1360, "val": 170, "test": 170},
         "labels": {
             "names": ["billing", "shipping", "refund"],
             "before": {"billing": 1000, "shipping": 700, "refund": 305},
-            "after": {"train": {"billing": 680, "shipping": 480, "refund": 200},
-                      "val": {"billing": 85, "shipping": 60, "refund": 25},
-                      "test": {"billing": 85, "shipping": 60, "refund": 25}},
+            "after": {
+                "train": {"billing": 680, "shipping": 480, "refund": 200},
+                "val": {"billing": 85, "shipping": 60, "refund": 25},
+                "test": {"billing": 85, "shipping": 60, "refund": 25},
+            },
         },
-        "lengths": {"unit": "characters", "edges": [0, 20, 40, 80, 160],
-                    "before": [90, 700, 900, 315],
-                    "after": {"train": [0, 500, 600, 260], "val": [0, 60, 80, 30], "test": [0, 60, 80, 30]}},
+        "lengths": {
+            "unit": "characters",
+            "edges": [0, 20, 40, 80, 160],
+            "before": [90, 700, 900, 315],
+            "after": {"train": [0, 500, 600, 260], "val": [0, 60, 80, 30], "test": [0, 60, 80, 30]},
+        },
         "reasons": [
-            {"step": "dedup_exact", "action": "dropped", "reason": "exact_duplicate", "count": 212,
-             "examples": [example(1, "my parcel never came", "shipping", detail="exact duplicate of r0002",
-                                  related_id="r0002", related_content="my parcel never came")]},
-            {"step": "validate", "action": "flagged", "reason": "rule:short_text", "count": 25,
-             "examples": [example(3, "hi")]},
-            {"step": "validate", "action": "dropped", "reason": "rule:empty_label", "count": 3, "examples": []},
+            {
+                "step": "dedup_exact",
+                "action": "dropped",
+                "reason": "exact_duplicate",
+                "count": 212,
+                "examples": [
+                    example(
+                        1,
+                        "my parcel never came",
+                        "shipping",
+                        detail="exact duplicate of r0002",
+                        related_id="r0002",
+                        related_content="my parcel never came",
+                    )
+                ],
+            },
+            {
+                "step": "validate",
+                "action": "flagged",
+                "reason": "rule:short_text",
+                "count": 25,
+                "examples": [example(3, "hi")],
+            },
+            {
+                "step": "validate",
+                "action": "dropped",
+                "reason": "rule:empty_label",
+                "count": 3,
+                "examples": [],
+            },
         ],
         "duplicate_groups": [
-            {"step": "dedup_exact", "kind": "exact", "size": 3, "labels": ["billing", "shipping"], "conflict": True,
-             "kept": {"id": "r0002", "content": "my parcel never came", "label": "billing",
-                      "source": "tickets.csv:17"},
-             "dropped": [{"id": "r0001", "content": "my parcel never came", "label": "shipping",
-                          "source": "tickets.csv:903", "similarity": 1.0},
-                         {"id": "r0004", "content": "my parcel never came", "label": "billing",
-                          "source": "tickets.csv:1200", "similarity": 1.0}]},
-            {"step": "dedup_near", "kind": "near", "size": 2, "labels": ["refund"], "conflict": False,
-             "kept": {"id": "r0010", "content": "refund please", "label": "refund", "source": "tickets.csv:40"},
-             "dropped": [{"id": "r0011", "content": "refund please!", "label": "refund",
-                          "source": "tickets.csv:41", "similarity": 0.91}]},
+            {
+                "step": "dedup_exact",
+                "kind": "exact",
+                "size": 3,
+                "labels": ["billing", "shipping"],
+                "conflict": True,
+                "kept": {
+                    "id": "r0002",
+                    "content": "my parcel never came",
+                    "label": "billing",
+                    "source": "tickets.csv:17",
+                },
+                "dropped": [
+                    {
+                        "id": "r0001",
+                        "content": "my parcel never came",
+                        "label": "shipping",
+                        "source": "tickets.csv:903",
+                        "similarity": 1.0,
+                    },
+                    {
+                        "id": "r0004",
+                        "content": "my parcel never came",
+                        "label": "billing",
+                        "source": "tickets.csv:1200",
+                        "similarity": 1.0,
+                    },
+                ],
+            },
+            {
+                "step": "dedup_near",
+                "kind": "near",
+                "size": 2,
+                "labels": ["refund"],
+                "conflict": False,
+                "kept": {
+                    "id": "r0010",
+                    "content": "refund please",
+                    "label": "refund",
+                    "source": "tickets.csv:40",
+                },
+                "dropped": [
+                    {
+                        "id": "r0011",
+                        "content": "refund please!",
+                        "label": "refund",
+                        "source": "tickets.csv:41",
+                        "similarity": 0.91,
+                    }
+                ],
+            },
         ],
         "label_conflicts": 1,
         "leak_check": {"passed": True, "checked": ["id", "text_hash"], "groups": 1650},
         "images": None,
-        "outputs": {"train.parquet": {"rows": 1360, "sha256": "ab" * 32},
-                    "val.parquet": {"rows": 170, "sha256": "cd" * 32},
-                    "test.parquet": {"rows": 170, "sha256": "ef" * 32}},
-        "config": {"input": {"path": "tickets.csv"}, "steps": [{"dedup_exact": {}}, {"split": {"ratios": [0.8, 0.1, 0.1]}}]},
+        "outputs": {
+            "train.parquet": {"rows": 1360, "sha256": "ab" * 32},
+            "val.parquet": {"rows": 170, "sha256": "cd" * 32},
+            "test.parquet": {"rows": 170, "sha256": "ef" * 32},
+        },
+        "config": {
+            "input": {"path": "tickets.csv"},
+            "steps": [{"dedup_exact": {}}, {"split": {"ratios": [0.8, 0.1, 0.1]}}],
+        },
     }
 
 
 def image_report() -> dict:
     data = text_report()
     data.update(
-        modality="image", lengths=None,
+        modality="image",
+        lengths=None,
+        label_conflicts=0,
         input={"path": "sample_data/images", "format": "folder"},
-        images={"examples": [{"id": "i1", "content": "circle/c001.png", "label": "circle", "split": "train"},
-                             {"id": "i2", "content": "square/s001.png", "label": "square", "split": "test"}]},
-        reasons=[{"step": "validate", "action": "dropped", "reason": "image_unreadable", "count": 1,
-                  "examples": [{"id": "i3", "content": "circle/broken.png", "label": "circle",
-                                "detail": "cannot identify image file"}]}],
-        duplicate_groups=[{"step": "dedup_near", "kind": "near", "size": 2, "labels": ["circle"],
-                           "conflict": False,
-                           "kept": {"id": "i1", "content": "circle/c001.png", "label": "circle", "source": "c001.png"},
-                           "dropped": [{"id": "i4", "content": "circle/c001_copy.png", "label": "circle",
-                                        "source": "c001_copy.png", "similarity": 0.98}]}],
+        images={
+            "examples": [
+                {"id": "i1", "content": "circle/c001.png", "label": "circle", "split": "train"},
+                {"id": "i2", "content": "square/s001.png", "label": "square", "split": "test"},
+            ]
+        },
+        reasons=[
+            {
+                "step": "validate",
+                "action": "dropped",
+                "reason": "image_unreadable",
+                "count": 1,
+                "examples": [
+                    {
+                        "id": "i3",
+                        "content": "circle/broken.png",
+                        "label": "circle",
+                        "detail": "cannot identify image file",
+                    }
+                ],
+            }
+        ],
+        duplicate_groups=[
+            {
+                "step": "dedup_near",
+                "kind": "near",
+                "size": 2,
+                "labels": ["circle"],
+                "conflict": False,
+                "kept": {"id": "i1", "content": "circle/c001.png", "label": "circle", "source": "c001.png"},
+                "dropped": [
+                    {
+                        "id": "i4",
+                        "content": "circle/c001_copy.png",
+                        "label": "circle",
+                        "source": "c001_copy.png",
+                        "similarity": 0.98,
+                    }
+                ],
+            }
+        ],
     )
     return data
 
@@ -152,17 +309,36 @@ def image_report() -> dict:
 def evil_report() -> dict:
     data = text_report()
     data["input"]["path"] = EVIL
-    data["labels"] = {"names": [EVIL, "ok"], "before": {EVIL: 3, "ok": 1},
-                      "after": {"train": {EVIL: 2, "ok": 1}, EVIL: {EVIL: 1}}}
+    data["labels"] = {
+        "names": [EVIL, "ok"],
+        "before": {EVIL: 3, "ok": 1},
+        "after": {"train": {EVIL: 2, "ok": 1}, EVIL: {EVIL: 1}},
+    }
     data["splits"] = {"train": 3, EVIL: 1}
     data["lengths"]["after"] = {EVIL: [1, 2, 3, 4]}
     data["flow"][0]["name"] = EVIL
     data["flow"][0]["reasons"] = {EVIL: 5}
-    row = {"id": EVIL, "content": EVIL + " see https://evil.example/x.png", "label": EVIL, "detail": EVIL,
-           "related_id": EVIL, "related_content": EVIL, "source": EVIL}
+    row = {
+        "id": EVIL,
+        "content": EVIL + " see https://evil.example/x.png",
+        "label": EVIL,
+        "detail": EVIL,
+        "related_id": EVIL,
+        "related_content": EVIL,
+        "source": EVIL,
+    }
     data["reasons"] = [{"step": EVIL, "action": EVIL, "reason": EVIL, "count": 1, "examples": [row]}]
-    data["duplicate_groups"] = [{"step": EVIL, "kind": EVIL, "size": 2, "labels": [EVIL], "conflict": True,
-                                 "kept": row, "dropped": [dict(row, similarity=EVIL)]}]
+    data["duplicate_groups"] = [
+        {
+            "step": EVIL,
+            "kind": EVIL,
+            "size": 2,
+            "labels": [EVIL],
+            "conflict": True,
+            "kept": row,
+            "dropped": [dict(row, similarity=EVIL)],
+        }
+    ]
     data["leak_check"] = {"passed": False, "checked": [EVIL], "groups": 1, "leaked_ids": [EVIL]}
     data["outputs"] = {EVIL: {"rows": 1, "sha256": EVIL}}
     data["config"] = {EVIL: [EVIL, {"nested": EVIL}]}
@@ -171,15 +347,41 @@ def evil_report() -> dict:
 
 def empty_report() -> dict:
     return {
-        "curator_version": "0.1.0", "modality": "text", "seed": 0, "input": {"path": "x.csv", "format": "csv"},
-        "totals": {"rows_read": 0, "rows_added": 0, "rows_kept": 0, "rows_dropped": 0, "rows_flagged": 0,
-                   "rows_fixed": 0},
-        "flow": [{"name": "ingest", "rows_in": 0, "added": 0, "dropped": 0, "rows_out": 0, "flagged": 0,
-                  "fixed": 0, "reasons": {}, "seconds": 0.0}],
+        "curator_version": "0.1.0",
+        "modality": "text",
+        "seed": 0,
+        "input": {"path": "x.csv", "format": "csv"},
+        "totals": {
+            "rows_read": 0,
+            "rows_added": 0,
+            "rows_kept": 0,
+            "rows_dropped": 0,
+            "rows_flagged": 0,
+            "rows_fixed": 0,
+        },
+        "flow": [
+            {
+                "name": "ingest",
+                "rows_in": 0,
+                "added": 0,
+                "dropped": 0,
+                "rows_out": 0,
+                "flagged": 0,
+                "fixed": 0,
+                "reasons": {},
+                "seconds": 0.0,
+            }
+        ],
         "splits": {"train": 0, "val": 0, "test": 0},
         "labels": {"names": ["a"], "before": {"a": 0}, "after": {"train": {"a": 0}, "val": {}, "test": {}}},
-        "lengths": None, "reasons": [], "duplicate_groups": [], "label_conflicts": 0,
-        "leak_check": {"passed": True, "checked": [], "groups": 0}, "images": None, "outputs": {}, "config": {},
+        "lengths": None,
+        "reasons": [],
+        "duplicate_groups": [],
+        "label_conflicts": 0,
+        "leak_check": {"passed": True, "checked": [], "groups": 0},
+        "images": None,
+        "outputs": {},
+        "config": {},
     }
 
 
@@ -198,12 +400,28 @@ def test_full_report_parses_and_has_every_section(make, extra):
 
 def test_text_report_shows_the_run():
     html = render_html(text_report())
-    for text in ("sample_data/text/tickets.csv", "2,010", "1,700", "1,360", "exact_duplicate",
-                 "rule:min_length", "label conflict", "tickets.csv:903", "every row accounted for",
-                 "passed", "text_hash", "1,650", "ab" * 32, "train.parquet", "1 min 15 s", "120 ms"):
+    for text in (
+        "sample_data/text/tickets.csv",
+        "2,010",
+        "1,700",
+        "1,360",
+        "exact_duplicate",
+        "rule:min_length",
+        "label conflict",
+        "tickets.csv:903",
+        "every row accounted for",
+        "passed",
+        "text_hash",
+        "1,650",
+        "ab" * 32,
+        "train.parquet",
+        "1 min 15 s",
+        "120 ms",
+    ):
         assert text in html, text
     assert html.count("<details") >= 3  # one per reason, plus the length bins
     assert html.count('class="group conflict"') == 1
+    assert "1 duplicate group has labels that disagree" in html
 
 
 def test_image_report_uses_thumbnails_in_groups_and_grid():
@@ -242,7 +460,17 @@ def test_chart_attributes_cannot_be_broken_out_of():
     svg = charts.grouped_bars([EVIL], {EVIL: [1]}, EVIL)
     (rect,) = bars(svg)
     assert rect["data-series"] == EVIL  # the whole string stayed inside the attribute
-    assert set(rect) == {"class", "data-series", "data-index", "data-value", "x", "y", "width", "height", "fill"}
+    assert set(rect) == {
+        "class",
+        "data-series",
+        "data-index",
+        "data-value",
+        "x",
+        "y",
+        "width",
+        "height",
+        "fill",
+    }
 
 
 @settings(max_examples=60, deadline=None)
@@ -309,14 +537,32 @@ def test_empty_run_renders_with_none_lines():
     assert "every row accounted for" in html
 
 
-@pytest.mark.parametrize("data", [
-    {},
-    {"modality": "image", "images": {"examples": []}},
-    {"flow": None, "labels": None, "lengths": {"edges": []}, "reasons": None, "duplicate_groups": None,
-     "leak_check": None, "outputs": None, "config": None, "totals": None, "splits": None},
-    {"flow": [{}], "reasons": [{}], "duplicate_groups": [{"kept": None, "dropped": None}],
-     "labels": {"before": {"a": 1}}, "lengths": {"edges": [0, 1, 2], "before": [1]}},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"modality": "image", "images": {"examples": []}},
+        {
+            "flow": None,
+            "labels": None,
+            "lengths": {"edges": []},
+            "reasons": None,
+            "duplicate_groups": None,
+            "leak_check": None,
+            "outputs": None,
+            "config": None,
+            "totals": None,
+            "splits": None,
+        },
+        {
+            "flow": [{}],
+            "reasons": [{}],
+            "duplicate_groups": [{"kept": None, "dropped": None}],
+            "labels": {"before": {"a": 1}},
+            "lengths": {"edges": [0, 1, 2], "before": [1]},
+        },
+    ],
+)
 def test_missing_or_partial_parts_never_crash(data):
     page = Page(render_html(data))
     assert "Config" in [h.strip() for h in page.h2]
@@ -339,8 +585,11 @@ def test_filters():
 
 
 def bars(svg, series=None):
-    return [r for r in Page(str(svg)).rects
-            if r.get("class") == "bar" and (series is None or r.get("data-series") == series)]
+    return [
+        r
+        for r in Page(str(svg)).rects
+        if r.get("class") == "bar" and (series is None or r.get("data-series") == series)
+    ]
 
 
 def test_grouped_bar_heights_are_proportional():
@@ -360,15 +609,18 @@ def test_histogram_heights_are_proportional():
     assert "characters" in svg
 
 
-@pytest.mark.parametrize("svg", [
-    lambda: charts.grouped_bars(["a", "b"], {"train": [0, 0], "val": [0, 0]}, "zeros"),
-    lambda: charts.grouped_bars([], {}, "empty"),
-    lambda: charts.grouped_bars(["a"], {}, "no series"),
-    lambda: charts.histogram([0, 1], {"before": [0]}, "zeros"),
-    lambda: charts.histogram([], {}, "empty"),
-    lambda: charts.flow([]),
-    lambda: charts.flow([{"name": "ingest", "rows_in": 0, "dropped": 0, "added": 0, "rows_out": 0}]),
-])
+@pytest.mark.parametrize(
+    "svg",
+    [
+        lambda: charts.grouped_bars(["a", "b"], {"train": [0, 0], "val": [0, 0]}, "zeros"),
+        lambda: charts.grouped_bars([], {}, "empty"),
+        lambda: charts.grouped_bars(["a"], {}, "no series"),
+        lambda: charts.histogram([0, 1], {"before": [0]}, "zeros"),
+        lambda: charts.histogram([], {}, "empty"),
+        lambda: charts.flow([]),
+        lambda: charts.flow([{"name": "ingest", "rows_in": 0, "dropped": 0, "added": 0, "rows_out": 0}]),
+    ],
+)
 def test_charts_handle_empty_and_zero_input(svg):
     out = svg()
     Page(str(out))
@@ -383,10 +635,14 @@ def test_chart_series_length_mismatch_is_a_clear_error():
 
 
 def test_flow_marks_dropped_part_with_its_count():
-    svg = str(charts.flow([
-        {"name": "ingest", "rows_in": 1000, "added": 0, "dropped": 100, "rows_out": 900},
-        {"name": "augment", "rows_in": 900, "added": 50, "dropped": 0, "rows_out": 950, "flagged": 7},
-    ]))
+    svg = str(
+        charts.flow(
+            [
+                {"name": "ingest", "rows_in": 1000, "added": 0, "dropped": 100, "rows_out": 900},
+                {"name": "augment", "rows_in": 900, "added": 50, "dropped": 0, "rows_out": 950, "flagged": 7},
+            ]
+        )
+    )
     rects = Page(svg).rects
     dropped = [r for r in rects if r.get("class") == "seg dropped"]
     kept = [r for r in rects if r.get("class") == "seg kept"]
