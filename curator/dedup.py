@@ -1,12 +1,16 @@
-"""Exact deduplication: one row per group of identical content.
+"""Deduplication: one row per group of duplicates, explained in the ledger.
 
-Text is compared after normalisation (NFC, case and whitespace folding, all configurable); images by
-a hash of their decoded pixels (computed at ingest), so the same picture saved twice counts once.
-Which row a group keeps is a deterministic policy and is explained in the ledger. A group whose
-labels disagree is a label conflict: flagged, dropped whole, or resolved to the majority label.
+Exact dedup compares text after normalisation (NFC, case and whitespace folding, all
+configurable), and images by a hash of their decoded pixels (computed at ingest), so the same
+picture saved twice counts once. Near dedup (``near_dedup.py``) finds clusters by similarity.
+Both hand their groups to :func:`resolve_groups`: which row a group keeps is a deterministic
+policy, and a group whose labels disagree is a label conflict (flagged, dropped whole, or resolved
+to the majority label).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,7 +21,7 @@ from .table import ID, IMAGE_HASH, LABEL, SOURCE, TEXT, isin, join_groups, norma
 
 #: The column every later stage (split, leak check, trainer) reads as "the same content".
 CONTENT_HASH = "content_hash"
-_CURATOR_COLUMNS = {ID, TEXT, "image", LABEL, SOURCE, CONTENT_HASH, "group", IMAGE_HASH,
+_CURATOR_COLUMNS = {ID, TEXT, "image", LABEL, SOURCE, CONTENT_HASH, "group", "cluster", IMAGE_HASH,
                     "image_width", "image_height", "image_format"}
 
 
@@ -30,9 +34,9 @@ def content_hash(table: pd.DataFrame, modality: str, normalize) -> pd.Series:
     return text_hash(norm)
 
 
-def _priority(table: pd.DataFrame, keep: str, modality: str) -> pd.Series:
+def _priority(table: pd.DataFrame, keep: str) -> pd.Series:
     """Lower is better. Ties fall back to input order (the table's position)."""
-    if keep == "longest" and modality == "text":
+    if keep == "longest" and TEXT in table:
         return -table[TEXT].fillna("").str.len()
     if keep == "most_metadata":
         meta = [c for c in table.columns if c not in _CURATOR_COLUMNS]
@@ -40,13 +44,138 @@ def _priority(table: pd.DataFrame, keep: str, modality: str) -> pd.Series:
     return pd.Series(0, index=table.index)
 
 
+@dataclass(frozen=True)
+class GroupPolicy:
+    """How a step resolves its groups, and the words its ledger entries use."""
+
+    reason: str            # reason code of a dropped member: exact_duplicate, near_duplicate
+    noun: str              # "exact duplicate", "near duplicate"
+    keep: str = "first"    # first | longest | most_metadata
+    on_label_conflict: str = "flag"  # flag | drop | majority
+    max_groups: int = 20   # groups sampled for the report
+
+
+def resolve_groups(table: pd.DataFrame, key: pd.Series, policy: GroupPolicy, *,
+                   match: pd.Series | None = None, similarity: pd.Series | None = None) -> StepResult:
+    """Keep one row per group of equal ``key`` (missing key = no group) and explain every decision.
+
+    ``match``/``similarity`` (optional, aligned with ``table``) name the row each member matched best
+    and how closely; without them a member "matched" its group's kept row exactly (similarity 1).
+    """
+    in_group = (key.notna() & key.duplicated(keep=False)).to_numpy()
+    members = pd.DataFrame({ID: table[ID].to_numpy()[in_group], LABEL: table[LABEL].to_numpy()[in_group],
+                            "_key": key.to_numpy()[in_group], "_pos": np.flatnonzero(in_group),
+                            "_prio": _priority(table, policy.keep).to_numpy()[in_group]})
+    if members.empty:
+        return StepResult(table=table, artifacts={"groups": [], "n_groups": 0, "label_conflicts": 0})
+    members = members.sort_values(["_key", "_prio", "_pos"], kind="stable")
+    rep = members.drop_duplicates("_key").set_index("_key")[ID]
+    members["rep"] = members["_key"].map(rep)
+    members["match"] = members["rep"] if match is None else match.to_numpy()[members["_pos"]]
+    members["match"] = members["match"].where(members["match"].notna(), members["rep"])
+    members["sim"] = 1.0 if similarity is None else similarity.to_numpy()[members["_pos"]]
+
+    n_labels = members.groupby("_key")[LABEL].nunique()
+    conflict_keys = n_labels.index[n_labels > 1]
+    members["conflict"] = isin(members["_key"], conflict_keys)
+    is_rep = members[ID].eq(members["rep"])
+    others = members[~is_rep]
+    detail = f"{policy.noun} of " + others["match"] + _similarity_note(others)
+    detail = detail.where(others["match"].eq(others["rep"]), detail + "; its group kept " + others["rep"])
+    dropped = decisions(others[ID], policy.reason, detail, others["match"])
+    flagged, fixed = empty_decisions(), empty_decisions()
+
+    conflicted = members[members["conflict"]]
+    if len(conflicted):
+        dropped, flagged, fixed = _label_conflicts(table, conflicted, dropped, policy)
+    return StepResult(table=table, dropped=dropped, flagged=flagged, fixed=fixed,
+                      kept=_kept_notes(others, policy.noun),
+                      artifacts=_artifacts(members, is_rep, len(conflict_keys), policy))
+
+
+def _similarity_note(rows: pd.DataFrame) -> pd.Series:
+    sim = rows["sim"].astype(float)
+    return pd.Series(np.where(sim < 1.0, " (similarity " + sim.round(3).astype(str) + ")", ""), index=rows.index)
+
+
+def _label_conflicts(table: pd.DataFrame, conflicted: pd.DataFrame, dropped: pd.DataFrame,
+                     policy: GroupPolicy) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Apply the label-conflict policy; may change ``table``'s labels in place (majority)."""
+    labels_txt = _label_summary(conflicted)
+    reps = conflicted[conflicted[ID].eq(conflicted["rep"])]
+    flagged, fixed = empty_decisions(), empty_decisions()
+    if policy.on_label_conflict == "drop":
+        related = conflicted["rep"].where(conflicted[ID].ne(conflicted["rep"]))
+        dropped = pd.concat([dropped[~isin(dropped["id"], conflicted[ID])],
+                             decisions(conflicted[ID], "label_conflict",
+                                       "group dropped: its copies carry different labels: "
+                                       + conflicted["_key"].map(labels_txt), related)], ignore_index=True)
+        return dropped, flagged, fixed
+    majority = _majority(conflicted)
+    tie = reps["_key"].map(majority).isna()
+    if policy.on_label_conflict == "majority":
+        winners = reps[~tie]
+        new = winners["_key"].map(majority)
+        change = winners[LABEL].ne(new)
+        fixed = fixes(winners[ID][change], LABEL, winners[LABEL][change], new[change],
+                      "label_conflict", f"majority label of its {policy.noun}s")
+        rows = isin(table[ID], winners[ID][change])
+        table.loc[rows, LABEL] = table.loc[rows, ID].map(dict(zip(winners[ID][change], new[change])))
+    # "flag", and a majority tie, keep the row and flag it for review.
+    flag_rows = reps if policy.on_label_conflict == "flag" else reps[tie]
+    flagged = decisions(flag_rows[ID], "label_conflict",
+                        "duplicates carry different labels: " + flag_rows["_key"].map(labels_txt))
+    return dropped, flagged, fixed
+
+
+def _majority(conflicted: pd.DataFrame) -> pd.Series:
+    """Majority label per conflicted group; missing where the top count is tied."""
+    counts = conflicted.groupby(["_key", LABEL]).size().rename("n").reset_index()
+    counts = counts.sort_values(["_key", "n", LABEL], ascending=[True, False, True])
+    best = counts.drop_duplicates("_key").set_index("_key")
+    n_best = counts["n"].eq(counts["_key"].map(best["n"])).groupby(counts["_key"]).sum()
+    return best[LABEL].where(n_best.reindex(best.index).eq(1), None)
+
+
+def _label_summary(conflicted: pd.DataFrame) -> pd.Series:
+    """'billing (2), shipping (1)' per conflicted group."""
+    counts = conflicted.groupby(["_key", LABEL]).size().reset_index(name="n")
+    text = counts[LABEL].astype(str) + " (" + counts["n"].astype(str) + ")"
+    return join_groups(counts["_key"], text)["joined"]
+
+
+def _kept_notes(others: pd.DataFrame, noun: str, limit: int = 5) -> pd.DataFrame:
+    """'kept 5b92…; 2 exact duplicates of it: 0a1c…, 77e0…' for every kept row of a group."""
+    groups = join_groups(others["rep"], others[ID], limit=limit)
+    more = pd.Series(np.where(groups["count"] > limit, ", ...", ""), index=groups.index)
+    plural = pd.Series(np.where(groups["count"] == 1, f" {noun}", f" {noun}s"), index=groups.index)
+    detail = ("kept " + groups.index.to_series() + "; " + groups["count"].astype(str) + plural + " of it: "
+              + groups["joined"] + more)
+    return decisions(groups.index, "duplicate_group_kept", detail)
+
+
+def _artifacts(members: pd.DataFrame, is_rep: pd.Series, n_conflicts: int, policy: GroupPolicy) -> dict:
+    """A sample of groups for the report: conflicts first, then the largest."""
+    sizes = members.groupby("_key").agg(size=(ID, "size"), conflict=("conflict", "first"))
+    sizes = sizes.sort_values(["conflict", "size"], ascending=[False, False], kind="stable")
+    chosen = members[isin(members["_key"], sizes.index[: policy.max_groups])]
+    groups = []
+    for key, g in chosen.groupby("_key", sort=False):  # at most max_groups groups
+        groups.append({"key": key, "rep": g["rep"].iloc[0], "ids": g[ID].tolist(), "size": len(g),
+                       "conflict": bool(g["conflict"].iloc[0]), "kind": policy.noun.split()[0],
+                       "similarity": dict(zip(g[ID], g["sim"].astype(float)))})
+    order = {k: i for i, k in enumerate(sizes.index[: policy.max_groups])}
+    groups.sort(key=lambda grp: order[grp["key"]])
+    return {"groups": groups, "n_groups": int(len(sizes)), "label_conflicts": int(n_conflicts)}
+
+
 class ExactDedupStep(Step):
     name = "dedup_exact"
 
     def __init__(self, modality: str, normalize, keep: str = "first", on_label_conflict: str = "flag",
                  max_groups: int = 20) -> None:
-        self.modality, self.normalize, self.keep = modality, normalize, keep
-        self.on_label_conflict, self.max_groups = on_label_conflict, max_groups
+        self.modality, self.normalize = modality, normalize
+        self.policy = GroupPolicy("exact_duplicate", "exact duplicate", keep, on_label_conflict, max_groups)
 
     @classmethod
     def from_config(cls, cfg) -> "ExactDedupStep":
@@ -56,97 +185,4 @@ class ExactDedupStep(Step):
     def apply(self, table: pd.DataFrame, ctx: Context) -> StepResult:
         table = table.copy()
         table[CONTENT_HASH] = content_hash(table, self.modality, self.normalize)
-        key = table[CONTENT_HASH]
-        in_group = key.notna() & key.duplicated(keep=False)
-        members = table.loc[in_group, [ID, LABEL, SOURCE, CONTENT_HASH]].copy()
-        if members.empty:
-            return StepResult(table=table, artifacts={"groups": [], "n_groups": 0, "label_conflicts": 0})
-
-        members["_pos"] = np.flatnonzero(in_group.to_numpy())
-        members["_prio"] = _priority(table, self.keep, self.modality)[in_group].to_numpy()
-        members = members.sort_values([CONTENT_HASH, "_prio", "_pos"], kind="stable")
-        rep = members.drop_duplicates(CONTENT_HASH).set_index(CONTENT_HASH)[ID]
-        members["rep"] = members[CONTENT_HASH].map(rep)
-
-        # Label conflicts: more than one distinct non-missing label in a group.
-        n_labels = members.groupby(CONTENT_HASH)[LABEL].nunique()
-        conflict_keys = n_labels.index[n_labels > 1]
-        members["conflict"] = isin(members[CONTENT_HASH], conflict_keys)
-        majority = self._majority(members[members["conflict"]])
-
-        is_rep = members[ID].eq(members["rep"])
-        others = members[~is_rep]
-        dropped = decisions(others[ID], "exact_duplicate", "exact duplicate of " + others["rep"], others["rep"])
-        flagged, fixed = empty_decisions(), empty_decisions()
-        conflicted = members[members["conflict"]]
-        if len(conflicted):
-            labels_txt = self._label_summary(conflicted)
-            reps = conflicted[conflicted[ID].eq(conflicted["rep"])]
-            rep_detail = "duplicates carry different labels: " + reps[CONTENT_HASH].map(labels_txt)
-            policy = self.on_label_conflict
-            tie = reps[CONTENT_HASH].map(majority).isna()
-            if policy == "drop":
-                dropped = pd.concat([
-                    dropped[~isin(dropped["id"], conflicted[ID])],
-                    decisions(conflicted[ID], "label_conflict",
-                              "group dropped: its copies carry different labels: "
-                              + conflicted[CONTENT_HASH].map(labels_txt), conflicted["rep"].where(~is_rep[members["conflict"]]))],
-                    ignore_index=True)
-            else:
-                # "majority" fixes the kept row's label; a tie, or "flag", flags it for review.
-                if policy == "majority":
-                    winners = reps[~tie]
-                    new = winners[CONTENT_HASH].map(majority)
-                    change = winners[LABEL].ne(new)
-                    fixed = fixes(winners[ID][change], LABEL, winners[LABEL][change], new[change],
-                                  "label_conflict", "majority label of its exact duplicates")
-                    table.loc[isin(table[ID], winners[ID][change]), LABEL] = \
-                        table[ID].map(dict(zip(winners[ID][change], new[change])))
-                flag_rows = reps if policy == "flag" else reps[tie]
-                flagged = decisions(flag_rows[ID], "label_conflict", rep_detail[flag_rows.index])
-
-        kept_notes = self._kept_notes(members, is_rep)
-        artifacts = self._artifacts(table, members, is_rep, len(conflict_keys))
-        return StepResult(table=table, dropped=dropped, flagged=flagged, fixed=fixed, kept=kept_notes,
-                          artifacts=artifacts)
-
-    @staticmethod
-    def _majority(conflicted: pd.DataFrame) -> pd.Series:
-        """Majority label per conflicted group; missing where the top count is tied."""
-        if conflicted.empty:
-            return pd.Series(dtype=object)
-        counts = conflicted.groupby([CONTENT_HASH, LABEL]).size().rename("n").reset_index()
-        counts = counts.sort_values([CONTENT_HASH, "n", LABEL], ascending=[True, False, True])
-        best = counts.drop_duplicates(CONTENT_HASH).set_index(CONTENT_HASH)
-        n_best = counts["n"].eq(counts[CONTENT_HASH].map(best["n"])).groupby(counts[CONTENT_HASH]).sum()
-        return best[LABEL].where(n_best.reindex(best.index).eq(1), None)
-
-    @staticmethod
-    def _label_summary(conflicted: pd.DataFrame) -> pd.Series:
-        """'billing (2), shipping (1)' per conflicted group."""
-        counts = conflicted.groupby([CONTENT_HASH, LABEL]).size().reset_index(name="n")
-        text = counts[LABEL].astype(str) + " (" + counts["n"].astype(str) + ")"
-        return join_groups(counts[CONTENT_HASH], text)["joined"]
-
-    @staticmethod
-    def _kept_notes(members: pd.DataFrame, is_rep: pd.Series, limit: int = 5) -> pd.DataFrame:
-        """'kept 5b92…; 2 exact duplicates of it: 0a1c…, 77e0…' for every kept representative."""
-        others = members[~is_rep]
-        groups = join_groups(others["rep"], others[ID], limit=limit)
-        more = pd.Series(np.where(groups["count"] > limit, ", ...", ""), index=groups.index)
-        plural = pd.Series(np.where(groups["count"] == 1, " exact duplicate", " exact duplicates"), index=groups.index)
-        detail = ("kept " + groups.index.to_series() + "; " + groups["count"].astype(str) + plural + " of it: "
-                  + groups["joined"] + more)
-        return decisions(groups.index, "duplicate_group_kept", detail)
-
-    def _artifacts(self, table: pd.DataFrame, members: pd.DataFrame, is_rep: pd.Series, n_conflicts: int) -> dict:
-        """A sample of groups for the report: conflicts first, then the largest."""
-        sizes = members.groupby(CONTENT_HASH).agg(size=(ID, "size"), conflict=("conflict", "first"))
-        sizes = sizes.sort_values(["conflict", "size"], ascending=[False, False], kind="stable")
-        chosen = sizes.head(self.max_groups)
-        groups = []
-        for key, row in chosen.iterrows():  # at most max_groups groups
-            g = members[members[CONTENT_HASH].eq(key)]
-            groups.append({"key": key, "rep": g.loc[is_rep[g.index], ID].iloc[0],
-                           "ids": g[ID].tolist(), "size": int(row["size"]), "conflict": bool(row["conflict"])})
-        return {"groups": groups, "n_groups": int(len(sizes)), "label_conflicts": int(n_conflicts)}
+        return resolve_groups(table, table[CONTENT_HASH], self.policy)
