@@ -21,6 +21,7 @@ class RowLookup:
     """id -> content, label and source for every row the run saw (read once, looked up in bulk)."""
 
     def __init__(self, original: pd.DataFrame, bad: pd.DataFrame, content_col: str) -> None:
+        self.text = content_col == TEXT
         parts = [original[[ID, content_col, LABEL, SOURCE]].rename(columns={content_col: "content"})]
         if len(bad):
             parts.append(bad.assign(content=bad["raw"], label=None)[[ID, "content", LABEL, SOURCE]])
@@ -83,11 +84,39 @@ def duplicate_groups(artifacts: dict, lookup: RowLookup) -> list[dict]:
         for g in art.get("groups", []):
             rows = {r["id"]: r for r in lookup.rows(g["ids"])}
             kept = rows[g["rep"]]
-            dropped = [{**rows[i], "similarity": g.get("similarity", {}).get(i, 1.0)} for i in g["ids"] if i != g["rep"]]
+            dropped = [{**rows[i], "similarity": round(g.get("similarity", {}).get(i, 1.0), 3)}
+                       for i in g["ids"] if i != g["rep"]]
+            if g.get("kind") == "near" and lookup.text:  # a bounded sample of groups, not the table
+                for row in dropped:
+                    row["diff"] = word_diff(kept["content"], row["content"])
             labels = sorted({r["label"] for r in rows.values() if r["label"] is not None})
             groups.append({"step": step, "kind": g.get("kind", "exact"), "size": g["size"], "labels": labels,
                            "conflict": g["conflict"], "kept": kept, "dropped": dropped})
     return groups
+
+
+def word_diff(kept: str | None, other: str | None) -> list[dict]:
+    """Word-level differences of ``other`` against ``kept``, for the report's side-by-side view."""
+    import difflib
+
+    a, b = str(kept or "").split(), str(other or "").split()
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op in ("delete", "replace"):
+            out.append({"op": "delete", "text": " ".join(a[i1:i2])})
+        if op in ("insert", "replace"):
+            out.append({"op": "insert", "text": " ".join(b[j1:j2])})
+        if op == "equal":
+            out.append({"op": "equal", "text": " ".join(b[j1:j2])})
+    return out
+
+
+def near_summary(artifacts: dict) -> dict | None:
+    art = artifacts.get("dedup_near")
+    if not art or "histogram" not in art:
+        return None
+    return {"measure": art.get("measure"), "threshold": art.get("threshold"), "histogram": art["histogram"],
+            "counts_near_threshold": art.get("counts_near_threshold", [])}
 
 
 def thumbnail_uri(path: Path, size: int = 112) -> str | None:
@@ -134,6 +163,7 @@ def build_report_data(*, cfg, original: pd.DataFrame, bad: pd.DataFrame, final: 
         "reasons": reason_examples(ledger, lookup, rcfg.examples_per_reason),
         "duplicate_groups": duplicate_groups(artifacts, lookup),
         "label_conflicts": int(sum(a.get("label_conflicts", 0) for a in artifacts.values())),
+        "near_duplicates": near_summary(artifacts),
         "leak_check": leak,
         "images": ({"examples": image_examples(final, split_col, max(1, rcfg.thumbnails // max(1, len(names))))}
                    if cfg.modality == "image" else None),

@@ -122,6 +122,78 @@ def inspect(
         out.print(t)
 
 
+dedup_app = typer.Typer(no_args_is_help=False, rich_markup_mode=None)
+app.add_typer(dedup_app, name="dedup")
+
+
+@dedup_app.callback(invoke_without_command=True)
+@_clean_errors
+def dedup(
+    ctx: typer.Context,
+    data: Optional[Path] = typer.Option(None, "--data", help="The text dataset to check (CSV, JSONL, Parquet...)."),
+    against: Optional[Path] = typer.Option(None, "--against", help="Reference dataset, or an index saved by --save-index."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the clean rows here (.parquet)."),
+    save_index: Optional[Path] = typer.Option(None, "--save-index", help="Save the reference's signatures (.npz) for reuse."),
+    threshold: float = typer.Option(0.8, "--threshold", help="Similarity at or above which a row is a match."),
+    measure: str = typer.Option("jaccard", "--measure", help="jaccard (resemblance) or containment"),
+    shingle: str = typer.Option("word", "--shingle", help="word or char n-grams"),
+    n: int = typer.Option(5, "--n", help="Shingle size."),
+    text: Optional[str] = typer.Option(None, "--text", help="The text column (default: text)."),
+) -> None:
+    """Remove rows that near-duplicate another dataset (decontamination); `calibrate` picks a threshold.
+
+    Example: curator dedup --data train.csv --against benchmark_test.csv --save-index bench.npz --out clean.parquet
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .config import NearDedupConfig
+    from .decontaminate import decontaminate
+
+    if data is None or against is None:
+        raise CuratorError("dedup: expected --data DATASET and --against REFERENCE (or a subcommand: calibrate)")
+    try:
+        params = NearDedupConfig(threshold=threshold, measure=measure, shingle=shingle, n=n)
+    except ValueError as exc:
+        raise CuratorError(f"dedup: {str(exc).splitlines()[1:3]}") from None
+    result = decontaminate(data, against, params, text=text, save_index=save_index)
+    out.print(f"{len(result.matches):,} of {len(result.matches) + len(result.kept):,} rows match the reference "
+              f"({measure} >= {threshold})")
+    if result.index_path:
+        out.print(f"reference index: {result.index_path}")
+    if out_file is not None:
+        from .export import write_parquet
+        write_parquet(result.kept, out_file)
+        write_parquet(result.matches, out_file.with_name(out_file.stem + ".matches.parquet"))
+        out.print(f"clean rows: {out_file}; matches: {out_file.with_name(out_file.stem + '.matches.parquet')}")
+
+
+@dedup_app.command("calibrate")
+@_clean_errors
+def dedup_calibrate(
+    pairs: Path = typer.Argument(..., help="CSV with columns text_a, text_b, duplicate (yes/no)."),
+    shingle: str = typer.Option("word", "--shingle", help="word or char n-grams"),
+    n: int = typer.Option(5, "--n", help="Shingle size."),
+) -> None:
+    """Precision and recall per threshold on pairs a person labelled, and the threshold to use.
+
+    Example: curator dedup calibrate labelled_pairs.csv --shingle char --n 5
+    """
+    from .near.calibrate import calibrate, read_pairs
+    from .near.minhash import MinHashParams
+    from .near.shingle import ShingleConfig
+
+    if not pairs.is_file():
+        raise CuratorError(f"{pairs}: file not found")
+    result = calibrate(read_pairs(pairs), MinHashParams(shingle=ShingleConfig(shingle, n)))
+    t = Table(title=f"{pairs.name}: {len(result.pairs)} labelled pairs")
+    for col in result.table.columns:
+        t.add_column(str(col), justify="right")
+    for row in result.table.itertuples(index=False):
+        t.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    out.print(t)
+    out.print(f"suggested threshold: {result.threshold:.2f}")
+
+
 def main() -> None:
     app()
 

@@ -55,6 +55,29 @@ class ExactDedupConfig(_Model):
     on_label_conflict: Literal["flag", "drop", "majority"] = "flag"
 
 
+class NearDedupConfig(_Model):
+    enabled: bool = True
+    # text: MinHash LSH
+    threshold: float = Field(0.8, gt=0, le=1)
+    measure: Literal["jaccard", "containment"] = "jaccard"
+    shingle: Literal["word", "char"] = "word"
+    n: int = Field(5, ge=1)
+    normalize: Normalize = Normalize(punctuation=True)
+    num_perm: int = Field(128, ge=8)
+    seed: int = Field(1, ge=0)
+    verify: Literal["exact", "estimated"] = "exact"
+    # images: perceptual hashes and/or embeddings
+    method: Literal["phash", "dhash", "embedding", "combined"] = "phash"
+    max_distance: int = Field(10, ge=0, le=32)
+    min_cosine: float = Field(0.85, gt=0, le=1)
+    embedder: str | None = None
+    # decontamination: drop rows that near-duplicate a reference dataset or a saved index (.npz)
+    against: str | None = None
+    # both
+    keep: Literal["first", "longest", "most_metadata"] = "first"
+    on_label_conflict: Literal["flag", "drop", "majority"] = "flag"
+
+
 class ValidateConfig(_Model):
     enabled: bool = True
     #: Drop rows whose label is missing (otherwise they are kept, unlabelled).
@@ -64,6 +87,7 @@ class ValidateConfig(_Model):
 class StepsConfig(_Model):
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     dedup_exact: ExactDedupConfig = ExactDedupConfig()
+    dedup_near: NearDedupConfig = NearDedupConfig()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -80,7 +80,8 @@ def resolve_groups(table: pd.DataFrame, key: pd.Series, policy: GroupPolicy, *,
     members["conflict"] = isin(members["_key"], conflict_keys)
     is_rep = members[ID].eq(members["rep"])
     others = members[~is_rep]
-    detail = f"{policy.noun} of " + others["match"] + _similarity_note(others)
+    note = _similarity_note(others) if similarity is not None else ""
+    detail = f"{policy.noun} of " + others["match"] + note
     detail = detail.where(others["match"].eq(others["rep"]), detail + "; its group kept " + others["rep"])
     dropped = decisions(others[ID], policy.reason, detail, others["match"])
     flagged, fixed = empty_decisions(), empty_decisions()
@@ -94,8 +95,7 @@ def resolve_groups(table: pd.DataFrame, key: pd.Series, policy: GroupPolicy, *,
 
 
 def _similarity_note(rows: pd.DataFrame) -> pd.Series:
-    sim = rows["sim"].astype(float)
-    return pd.Series(np.where(sim < 1.0, " (similarity " + sim.round(3).astype(str) + ")", ""), index=rows.index)
+    return " (similarity " + rows["sim"].astype(float).round(3).astype(str) + ")"
 
 
 def _label_conflicts(table: pd.DataFrame, conflicted: pd.DataFrame, dropped: pd.DataFrame,

@@ -22,6 +22,7 @@ from .dedup import CONTENT_HASH, ExactDedupStep
 from .errors import EmptyDatasetError, InvariantError
 from .export import WRITERS, atomic_dir, sha256_file, write_json, write_parquet
 from .ingest import ingest
+from .near_dedup import CLUSTER, NearDedupStep
 from .ledger import decisions
 from .report import render_html
 from .split import SPLIT, check_no_leak, split_table
@@ -61,11 +62,13 @@ def build_steps(cfg: Config) -> list[Step]:
         steps.append(ValidateStep.from_config(cfg))
     if cfg.steps.dedup_exact.enabled:
         steps.append(ExactDedupStep.from_config(cfg))
+    if cfg.steps.dedup_near.enabled:
+        steps.append(NearDedupStep.from_config(cfg))
     return steps
 
 
 def _column_order(table: pd.DataFrame, content: str) -> list[str]:
-    first = [ID, content, LABEL, SPLIT, GROUP, CONTENT_HASH, SOURCE,
+    first = [ID, content, LABEL, SPLIT, GROUP, CONTENT_HASH, CLUSTER, SOURCE,
              IMAGE_HASH, "image_width", "image_height", "image_format"]
     head = [c for c in first if c in table.columns]
     return head + [c for c in table.columns if c not in head]

@@ -129,6 +129,7 @@ def _view(data: Mapping[str, Any], thumbs: dict[str, str]) -> dict[str, Any]:
         "flow_chart": charts.flow(flow) if flow else None,
         "reasons": [_reason(r) for r in _list(data.get("reasons"))],
         "groups": [_group(g) for g in _list(data.get("duplicate_groups"))],
+        "near": _near(data.get("near_duplicates")),
         "label_conflicts": _int(data.get("label_conflicts")),
         "labels": labels,
         "lengths": lengths,
@@ -183,6 +184,12 @@ def _row(row: Any) -> dict[str, Any]:
         "split",
     )
     out = {k: row.get(k) for k in keys}
+    # Word-level differences against the kept row: [{"op": "equal"|"insert"|"delete", "text": ...}].
+    out["diff"] = [
+        {"op": str(_get(seg).get("op")), "text": str(_get(seg).get("text", ""))}
+        for seg in _list(row.get("diff"))
+        if _get(seg).get("op") in ("equal", "insert", "delete")
+    ]
     out["id"] = "" if out["id"] is None else str(out["id"])
     out["related_id"] = None if out["related_id"] is None else str(out["related_id"])
     return out
@@ -197,6 +204,21 @@ def _reason(reason: Any) -> dict[str, Any]:
         "count": _int(reason.get("count")),
         "examples": [_row(r) for r in _list(reason.get("examples"))],
     }
+
+
+def _near(near: Any) -> dict[str, Any] | None:
+    """The near-duplicate figures: similarity histogram and what other thresholds would do."""
+    near = _get(near)
+    if not near:
+        return None
+    hist = _get(near, "histogram")
+    edges = [e for e in _list(hist.get("edges")) if isinstance(e, int | float)]
+    counts = [_int(c) for c in _list(hist.get("counts"))]
+    chart = None
+    if len(edges) == len(counts) + 1 and counts:
+        chart = charts.histogram(edges, {"verified pairs": counts}, "Similarity of near-duplicate pairs")
+    return {"measure": near.get("measure"), "threshold": near.get("threshold"), "chart": chart,
+            "counts": [_get(r) for r in _list(near.get("counts_near_threshold"))]}
 
 
 def _group(group: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -92,3 +93,50 @@ def test_readme_documents_every_command_and_the_two_setup_commands():
     for name in commands():
         assert re.search(rf"curator {name}\b", readme), f"README does not show `curator {name}`"
     assert "make demo" in readme and "make test" in readme
+
+
+def _tickets(path, texts):
+    write_csv(path, [{"text": t, "label": "a"} for t in texts])
+    return path
+
+
+TOPICS = ["laptop", "phone", "blender", "camera", "kettle", "monitor"]
+LONG = [f"the {t} I ordered arrived two weeks late and the box was crushed so the {t} is cracked and broken"
+        for t in TOPICS]
+
+
+def test_dedup_against_a_reference_and_reuse_of_the_saved_index(tmp_path):
+    data = _tickets(tmp_path / "train.csv", LONG + ["a completely different ticket about my password reset email"])
+    ref = _tickets(tmp_path / "bench.csv", [LONG[2].upper() + "!", "unrelated benchmark text about cats"])
+    first = runner.invoke(app, ["dedup", "--data", str(data), "--against", str(ref),
+                                "--save-index", str(tmp_path / "bench.npz"), "--out", str(tmp_path / "clean.parquet")])
+    assert first.exit_code == 0, first.output
+    matches = pd.read_parquet(tmp_path / "clean.matches.parquet")
+    assert len(matches) == 1 and matches["similarity"].iloc[0] >= 0.8
+    assert len(pd.read_parquet(tmp_path / "clean.parquet")) == 6
+    # The saved index answers the same without the reference file, and refuses other parameters.
+    (tmp_path / "bench.csv").unlink()
+    again = runner.invoke(app, ["dedup", "--data", str(data), "--against", str(tmp_path / "bench.npz")])
+    assert again.exit_code == 0 and "1 of 7 rows match the reference" in " ".join(again.output.split())
+    other = runner.invoke(app, ["dedup", "--data", str(data), "--against", str(tmp_path / "bench.npz"), "--n", "3"])
+    assert other.exit_code == 1 and "reference index and query differ in shingle.n" in " ".join(other.output.split())
+
+
+def test_dedup_calibrate_suggests_a_threshold(tmp_path):
+    base = "the parcel with my new laptop was marked as delivered on monday but it never arrived at my door today"
+    words = base.split()
+    rows = []
+    for k in range(8):
+        edited = words.copy()
+        edited[k + 3] = "changed"
+        rows.append({"text_a": base, "text_b": " ".join(edited), "duplicate": "yes"})
+        rows.append({"text_a": base, "text_b": f"a different ticket number {k} about billing and refunds for my card", "duplicate": "no"})
+    write_csv(tmp_path / "pairs.csv", rows)
+    result = runner.invoke(app, ["dedup", "calibrate", str(tmp_path / "pairs.csv")])
+    assert result.exit_code == 0, result.output
+    suggested = float(result.output.split("suggested threshold:")[1].split()[0])
+    assert 0.3 <= suggested <= 0.65  # one word in 19 changed: Jaccard about 0.58 on 5-word shingles
+    bad = tmp_path / "bad.csv"
+    write_csv(bad, [{"text_a": "x", "text_b": "y", "duplicate": "maybe"}])
+    out = runner.invoke(app, ["dedup", "calibrate", str(bad)])
+    assert out.exit_code == 1 and "maybe" in out.output

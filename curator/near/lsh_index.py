@@ -1,0 +1,155 @@
+"""A reference index for decontamination: check new rows against a fixed set (a test set, a
+benchmark) without hashing the reference again.
+
+The index is one ``.npz`` file: the reference signatures, ids and (optionally) shingle sets, and a
+JSON header with the MinHash parameters, the threshold and the bands. Loading it for a query
+made with other parameters is an :class:`IndexMismatchError` naming each difference, since
+signatures made with other parameters cannot be compared.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .containment import ensemble_candidates
+from .lsh import band_keys, band_matches, estimated_jaccard, optimal_bands
+from .minhash import MinHashParams, empty_rows, signatures
+from .shingle import shingle_sets
+from .shingle_sets import ShingleHashes, containment, jaccard
+
+FORMAT = "curator.near.reference/1"
+
+
+class IndexMismatchError(InputError):
+    """A reference index was made with other MinHash parameters than the query."""
+
+
+@dataclass(frozen=True)
+class ReferenceIndex:
+    """Reference rows ready to be queried: signatures, ids, optional shingle sets, parameters."""
+
+    params: MinHashParams
+    threshold: float
+    bands: tuple[int, int]
+    ids: np.ndarray
+    signatures: np.ndarray
+    sets: ShingleHashes | None = None
+
+    @classmethod
+    def build(cls, texts, ids=None, params: MinHashParams = MinHashParams(), threshold: float = 0.8, *,
+              weights: tuple[float, float] = (0.05, 0.95), keep_sets: bool = True, workers: int = 2) -> ReferenceIndex:
+        """Hash the reference texts once. ``weights`` pick the bands as in
+        :func:`curator.near.lsh.near_duplicates`; ``keep_sets`` stores the shingle sets too
+        (needed for containment and exact verification; 8 bytes per distinct shingle)."""
+        sigs = signatures(texts, params, workers=workers)
+        ids = np.arange(len(sigs)).astype(str) if ids is None else np.asarray(ids).astype(str)
+        if len(ids) != len(sigs):
+            raise ValueError(f"expected one id per text, got {len(ids)} ids for {len(sigs)} texts")
+        sets = shingle_sets(texts, params.shingle) if keep_sets else None
+        bands = optimal_bands(threshold, params.num_perm, *weights)
+        return cls(params, float(threshold), bands, ids, sigs, sets)
+
+    def header(self) -> dict:
+        """The JSON header saved with the arrays."""
+        return {"format": FORMAT, "params": self.params.to_dict(), "threshold": self.threshold,
+                "bands": list(self.bands), "rows": len(self.ids), "sets": self.sets is not None}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the index to one ``.npz`` file (the suffix is added if missing)."""
+        path = Path(path)
+        path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+        arrays = {"header": np.array(json.dumps(self.header(), sort_keys=True)),
+                  "signatures": self.signatures, "ids": self.ids}
+        if self.sets is not None:
+            arrays.update(set_hashes=self.sets.hashes, set_offsets=self.sets.offsets)
+        np.savez(path, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, expect: MinHashParams | None = None) -> ReferenceIndex:
+        """Read an index; with ``expect``, refuse one made with other parameters."""
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            if header.get("format") != FORMAT:
+                raise InputError(f"{path}: expected a {FORMAT} index, got format {header.get('format')!r}")
+            sets = ShingleHashes(data["set_hashes"], data["set_offsets"]) if header["sets"] else None
+            index = cls(MinHashParams.from_dict(header["params"]), float(header["threshold"]),
+                        tuple(header["bands"]), data["ids"], data["signatures"], sets)
+        if expect is not None:
+            index.check(expect)
+        return index
+
+    def check(self, params: MinHashParams) -> None:
+        """Raise :class:`IndexMismatchError` unless ``params`` equal the index's."""
+        diff = self.params.mismatches(params)
+        if diff:
+            raise IndexMismatchError("reference index and query differ in " + "; ".join(
+                d.replace(" vs ", " (index) vs ") + " (query)" for d in diff))
+
+
+def _jaccard_candidates(index: ReferenceIndex, new_sigs: np.ndarray, max_bucket: int):
+    b, r = index.bands
+    ref_live, new_live = np.flatnonzero(~empty_rows(index.signatures)), np.flatnonzero(~empty_rows(new_sigs))
+    ref_keys, new_keys = band_keys(index.signatures[ref_live], b, r), band_keys(new_sigs[new_live], b, r)
+    codes = []
+    for i in range(b):
+        new, ref = band_matches(ref_keys[:, i], new_keys[:, i], max_bucket)
+        codes.append(new_live[new] * len(index.ids) + ref_live[ref])
+    code = np.unique(np.concatenate(codes))
+    return code // max(len(index.ids), 1), code % max(len(index.ids), 1)
+
+
+def query(index: ReferenceIndex, new_signatures: np.ndarray, params: MinHashParams, *,
+          measure: str = "jaccard", new_sets: ShingleHashes | None = None, threshold: float | None = None,
+          max_bucket: int = 100) -> pd.DataFrame:
+    """Matches of new rows in the reference: ``new_row, ref_row, ref_id, similarity, measure``
+    (plus ``direction`` for containment: ``new_in_ref`` or ``ref_in_new``).
+
+    ``jaccard`` verifies LSH candidates by estimated Jaccard (exact when both sides have sets);
+    ``containment`` needs ``new_sets`` and the index's sets, and looks both ways: a truncated copy
+    of a reference row, and a reference row pasted into a longer new one.
+    """
+    index.check(params)
+    if new_signatures.ndim != 2 or new_signatures.shape[1] != params.num_perm:
+        raise ValueError(f"expected an (n, {params.num_perm}) signature matrix, got {new_signatures.shape}")
+    if measure not in ("jaccard", "containment"):
+        raise ValueError(f"expected measure 'jaccard' or 'containment', got {measure!r}")
+    threshold = index.threshold if threshold is None else float(threshold)
+    if measure == "containment":
+        return _containment_query(index, new_signatures, params, new_sets, threshold)
+    new, ref = _jaccard_candidates(index, new_signatures, max_bucket)
+    exact = new_sets is not None and index.sets is not None
+    sim = jaccard(new_sets, new, index.sets, ref) if exact else \
+        estimated_jaccard(new_signatures, new, ref, other=index.signatures)
+    ok = sim >= threshold
+    return _frame(index, new[ok], ref[ok], sim[ok], "jaccard")
+
+
+def _containment_query(index, new_sigs, params, new_sets, threshold) -> pd.DataFrame:
+    if new_sets is None or index.sets is None:
+        raise ValueError("expected shingle sets for the new rows and in the index (keep_sets=True) "
+                         "for measure='containment', got none")
+    kw = {"seed": params.seed, "scheme": params.scheme}
+    a_new, a_ref = ensemble_candidates(new_sigs, new_sets.sizes(), index.signatures, index.sets.sizes(),
+                                       threshold, **kw)
+    b_ref, b_new = ensemble_candidates(index.signatures, index.sets.sizes(), new_sigs, new_sets.sizes(),
+                                       threshold, **kw)
+    sim_a = containment(new_sets, a_new, index.sets, a_ref)
+    sim_b = containment(index.sets, b_ref, new_sets, b_new)
+    ok_a, ok_b = sim_a >= threshold, sim_b >= threshold
+    inside = _frame(index, a_new[ok_a], a_ref[ok_a], sim_a[ok_a], "containment").assign(direction="new_in_ref")
+    holds = _frame(index, b_new[ok_b], b_ref[ok_b], sim_b[ok_b], "containment").assign(direction="ref_in_new")
+    out = pd.concat([inside, holds], ignore_index=True)
+    return out.sort_values(["new_row", "ref_row", "direction"], kind="stable").reset_index(drop=True)
+
+
+def _frame(index: ReferenceIndex, new: np.ndarray, ref: np.ndarray, sim: np.ndarray, measure: str) -> pd.DataFrame:
+    return pd.DataFrame({"new_row": new.astype(np.int64), "ref_row": ref.astype(np.int64),
+                         "ref_id": index.ids[ref].astype(object), "similarity": sim.astype(np.float64),
+                         "measure": measure})

@@ -1,0 +1,115 @@
+"""The near-dedup step in the pipeline: planted near duplicates found, explained and kept out of
+other splits; odd text does not crash it."""
+
+import json
+
+import pandas as pd
+import pytest
+
+import curator
+from curator.config import parse_config
+from curator.near_dedup import CLUSTER, NearDedupStep
+from curator.steps import Context, Runner
+
+from conftest import SAMPLE, make_table
+
+SPLITS = ("train", "val", "test")
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    return curator.run(SAMPLE / "text" / "curator.yaml", out=tmp_path_factory.mktemp("near") / "out")
+
+
+def test_every_planted_near_duplicate_is_found_and_names_its_match(text_run):
+    planted = json.loads((SAMPLE / "text" / "planted.json").read_text())
+    dropped = text_run.read("dropped")
+    near = dropped[dropped["reason"] == "near_duplicate"].set_index("source")
+    for original, variant in planted["near_duplicate_pairs"]:
+        hit = [s for s in (f"tickets.csv:{original}", f"tickets.csv:{variant}") if s in near.index]
+        assert len(hit) == 1, (original, variant)
+        row = near.loc[hit[0]]
+        assert row["detail"].startswith(f"near duplicate of {row['related_id']} (similarity ")
+        assert 0.7 <= float(row["detail"].split("similarity ")[1].split(")")[0]) <= 1.0
+    assert len(near) == len(planted["near_duplicate_pairs"])  # nothing unplanted was matched
+
+
+def test_near_duplicate_matches_are_in_no_other_split(text_run):
+    kept = pd.concat([text_run.read(s) for s in SPLITS])
+    dropped = text_run.read("dropped")
+    near = dropped[dropped["reason"] == "near_duplicate"]
+    # Every match a dropped row names is a kept row (its cluster's survivor), in exactly one split.
+    assert near["related_id"].isin(kept["id"]).all()
+    assert not kept[CLUSTER].dropna().duplicated().any()
+
+
+def test_clusters_are_linked_as_split_groups():
+    from curator.split import SPLIT, split_table
+    cfg = parse_config({"input": {"path": "x"}, "seed": 5})
+    t = make_table([f"row {i}" for i in range(400)]).assign(content_hash=[f"h{i}" for i in range(400)],
+                                                           cluster=[f"c{i // 4}" for i in range(400)])
+    out = split_table(t, cfg, ["content_hash"])
+    assert (out.groupby(CLUSTER)[SPLIT].nunique() == 1).all() and out[SPLIT].nunique() == 3
+
+
+def run_step(texts, labels=None, **params):
+    cfg = parse_config({"input": {"path": "x"}, "steps": {"dedup_near": params}})
+    runner = Runner(Context(cfg))
+    out = runner.run(make_table(texts, labels), [NearDedupStep.from_config(cfg)])
+    return out, runner.ledger.to_frame()
+
+
+BASE = ("the parcel with my new laptop was marked as delivered on monday but it never arrived "
+        "at my door and the courier does not answer the phone at all")
+
+
+def test_near_duplicate_label_conflict_is_flagged():
+    edited = BASE.replace("monday", "tuesday")
+    out, ledger = run_step([BASE, edited, "something else entirely about a refund for my card"],
+                           ["shipping", "billing", "billing"], threshold=0.6)
+    assert out["id"].tolist() == ["r0", "r2"]
+    flagged = ledger[ledger.action == "flagged"]
+    assert flagged["reason"].tolist() == ["label_conflict"] and flagged["id"].tolist() == ["r0"]
+
+
+def test_containment_finds_a_pasted_copy_that_jaccard_misses():
+    longer = BASE + " " + " ".join(f"extra{i} words{i} here{i}" for i in range(40))
+    _, jac = run_step([BASE, longer], threshold=0.8)
+    assert jac[jac.action == "dropped"].empty
+    out, ledger = run_step([BASE, longer], threshold=0.8, measure="containment")
+    dropped = ledger[ledger.action == "dropped"]
+    assert len(dropped) == 1 and dropped["reason"].iloc[0] == "near_duplicate"
+
+
+@pytest.mark.parametrize("texts, params", [
+    (["", "", None, "word"], {}),
+    (["one", "one", "two"], {}),
+    (["東京都の天気は晴れです", "東京都の天気は晴れでした", "大阪の天気は雨です"], {"shingle": "char", "n": 3, "threshold": 0.5}),
+    (["Съешь же ещё этих мягких французских булок", "Съешь же ещё этих мягких французских булок!", "другое"], {}),
+])
+def test_odd_text_does_not_crash(texts, params):
+    out, ledger = run_step(texts, **params)
+    assert len(out) + (ledger.action == "dropped").sum() == len(texts)
+
+
+def test_image_near_duplicates_are_found_by_phash(tmp_path):
+    result = curator.run(SAMPLE / "images" / "curator.yaml", out=tmp_path / "out")
+    planted = json.loads((SAMPLE / "images" / "planted.json").read_text())
+    near = set(result.read("dropped").query("reason == 'near_duplicate'")["source"])
+    found = sum(1 for a, b in planted["near_duplicates"] if {a.removeprefix("data/"), b.removeprefix("data/")} & near)
+    assert found == len(planted["near_duplicates"])
+
+
+def test_a_run_drops_rows_that_near_duplicate_a_reference(tmp_path):
+    from conftest import write_config, write_csv
+    texts = [f"the {t} I ordered arrived two weeks late and the box was crushed so the {t} is cracked"
+             for t in ("laptop", "phone", "blender", "camera", "kettle", "monitor", "toaster", "speaker")]
+    write_csv(tmp_path / "train.csv", [{"text": t, "label": "ab"[i % 2]} for i, t in enumerate(texts)])
+    write_csv(tmp_path / "test_set.csv", [{"text": texts[3].upper() + "!!"}, {"text": "nothing like the others at all"}])
+    cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "train.csv"},
+                                            "steps": {"dedup_near": {"against": "test_set.csv"}}})
+    result = curator.run(cfg, out=tmp_path / "out")
+    dropped = result.read("dropped")
+    hit = dropped[dropped["reason"] == "reference_duplicate"]
+    assert hit["text"].tolist() == [texts[3]]
+    assert hit["detail"].iloc[0].startswith("near duplicate of reference row ")
