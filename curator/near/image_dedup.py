@@ -21,7 +21,12 @@ Methods:
      fails, no other pair between them is tried: the price of verifying one pair per cluster pair.)
 
   Cost: hash decode + 96-px embedding of every file, plus the 224-px path for the files in
-  candidate pairs; ``stats["verified_files"]`` says how many that was.
+  candidate pairs; ``stats["verified_files"]`` says how many that was. Measured CPU per image on
+  2 cores (bench/dedup_image.py): hash path 1.7 ms, screen pass 8.8 ms, 224-px path 30 ms. On 47
+  distinct photos the check needed 2 files; on the benchmark, where every photo has 7 edited
+  copies, about half the files, which brings the cascade close to the 224-px path's cost.
+  Accepted embedding pairs are a spanning set (one per pair of clusters), so clusters match the
+  224-px path's while far fewer pairs are listed.
 
 Similarity is the cosine for embedding pairs and ``1 - distance / 64`` for hash pairs.
 With ``reference`` paths, only pairs between ``paths`` (``left``) and ``reference`` (``right``) are

@@ -1,0 +1,379 @@
+"""Near-duplicate images: hashes equal imagehash's, the banded index equals brute force, bad files are
+reported, both embedder backends work offline, and the blocked cosine search equals the full matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imagehash
+import numpy as np
+import pytest
+import skimage
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageOps
+
+from curator.near.embed import OnnxEmbedder, TransformersEmbedder, embed_paths, l2_normalize
+from curator.near.embed_search import cosine_of_pairs, cosine_pairs, cosine_query
+from curator.near.hamming import band_layout, hamming_pairs, hamming_query
+from curator.near.image_dedup import ImagePairs, find_near_duplicate_images, union_pairs
+from curator.near.image_load import PHASH_VIEW, View, decode_all, embed_view
+from curator.near.phash import bits_to_uint64, dhash_pixels, hash_paths, phash_pixels, uint64_to_bits
+
+SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
+OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
+PHOTOS = ["astronaut.png", "camera.png", "chelsea.png", "coffee.png", "coins.png", "hubble_deep_field.jpg",
+          "moon.png", "motorcycle_left.png", "retina.jpg", "rocket.jpg", "brick.png", "page.png"]
+
+
+def photo(name: str) -> Path:
+    """A real photo shipped with scikit-image."""
+    return SKIMAGE_DATA / name
+
+
+def generated_images() -> list[Image.Image]:
+    """Pillow-made images: gradients, noise, flat colour and mode variety (L, RGBA, P, I;16)."""
+    rng = np.random.default_rng(3)
+    ramp = np.linspace(0, 255, 200, dtype=np.uint8)
+    return [Image.fromarray(np.add.outer(ramp, ramp[::-1]) // 2),
+            Image.fromarray(rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)),
+            Image.new("RGB", (64, 48), (10, 200, 30)),
+            Image.fromarray(rng.integers(0, 256, (77, 131, 4), dtype=np.uint8), "RGBA"),
+            Image.open(photo("astronaut.png")).convert("P"),
+            Image.fromarray(rng.integers(0, 65535, (50, 60), dtype=np.uint16))]
+
+
+def real_photos() -> list[Path]:
+    """skimage photos, plus the opencv-doc photos where that Debian package is installed."""
+    found = [photo(n) for n in PHOTOS]
+    found += sorted(OPENCV_DATA.glob("*.jpg"))[:20] if OPENCV_DATA.is_dir() else []
+    return found
+
+
+def imagehash_int(h) -> int:
+    """An imagehash hash as the integer its hex string spells."""
+    return int(str(h), 16)
+
+
+# --- hashes -----------------------------------------------------------------------------------------
+
+
+def test_phash_and_dhash_equal_imagehash_bit_for_bit():
+    images = [Image.open(p) for p in real_photos()] + generated_images()
+    grey = [im.convert("L") for im in images]
+    p32 = np.stack([np.asarray(g.resize((32, 32), Image.Resampling.LANCZOS)) for g in grey])
+    d98 = np.stack([np.asarray(g.resize((9, 8), Image.Resampling.LANCZOS)) for g in grey])
+    want_p = np.array([imagehash_int(imagehash.phash(im)) for im in images], dtype=np.uint64)
+    want_d = np.array([imagehash_int(imagehash.dhash(im)) for im in images], dtype=np.uint64)
+    assert len(images) >= 18
+    np.testing.assert_array_equal(phash_pixels(p32), want_p)
+    np.testing.assert_array_equal(dhash_pixels(d98), want_d)
+
+
+def test_full_decode_of_files_equals_imagehash_and_draft_decode_stays_close():
+    paths = real_photos()
+    want = np.array([imagehash_int(imagehash.phash(Image.open(p))) for p in paths], dtype=np.uint64)
+    exact = hash_paths(paths, workers=1, draft=False)
+    np.testing.assert_array_equal(exact.phash, want)
+    fast = hash_paths(paths, workers=1)
+    assert np.bitwise_count(fast.phash ^ want).max() <= 6
+
+
+def test_bits_round_trip_in_imagehash_order():
+    bits = np.zeros((1, 64), dtype=bool)
+    bits[0, 0] = True  # the first bit is the most significant
+    assert bits_to_uint64(bits)[0] == np.uint64(1 << 63)
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 2**64 - 1, size=50, dtype=np.uint64, endpoint=True)
+    np.testing.assert_array_equal(bits_to_uint64(uint64_to_bits(hashes)), hashes)
+
+
+def test_hash_pixels_guard_names_the_expected_shape():
+    with pytest.raises(ValueError, match=r"expected pHash pixels of shape \(N, 32, 32\), got \(2, 8, 9\)"):
+        phash_pixels(np.zeros((2, 8, 9), np.uint8))
+
+
+# --- banded Hamming index ---------------------------------------------------------------------------
+
+
+def brute_pairs(hashes: np.ndarray, k: int):
+    """All i < j within k bits, sorted: the reference answer."""
+    d = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
+    i, j = np.nonzero(np.triu(d <= k, 1))
+    return i, j, d[i, j]
+
+
+@st.composite
+def hashes_with_near_pairs(draw):
+    """Random 64-bit hashes with planted copies 0..k+2 bits away (some within k, some just outside)."""
+    k = draw(st.integers(0, 16))
+    n = draw(st.integers(0, 120))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    hashes = rng.integers(0, 2**64 - 1, size=n, dtype=np.uint64, endpoint=True)
+    for dst in range(1, n, 2):
+        src = int(rng.integers(0, dst))
+        flips = rng.choice(64, size=int(rng.integers(0, k + 3)), replace=False)
+        hashes[dst] = hashes[src] ^ np.bitwise_or.reduce(np.uint64(1) << flips.astype(np.uint64),
+                                                         initial=np.uint64(0))
+    if n > 3 and draw(st.booleans()):
+        hashes[-1] = hashes[0]  # an exact duplicate too
+    return hashes, k
+
+
+@settings(max_examples=80, deadline=None)
+@given(hashes_with_near_pairs())
+def test_banded_index_finds_exactly_the_brute_force_pairs(case):
+    hashes, k = case
+    found = hamming_pairs(hashes, k)
+    i, j, d = brute_pairs(hashes, k)
+    np.testing.assert_array_equal(found.left, i)
+    np.testing.assert_array_equal(found.right, j)
+    np.testing.assert_array_equal(found.distance, d)
+    assert found.capped == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(hashes_with_near_pairs(), st.integers(0, 40))
+def test_query_mode_finds_exactly_the_brute_force_pairs(case, split):
+    hashes, k = case
+    queries, reference = hashes[:split], hashes[split:]
+    found = hamming_query(queries, reference, k)
+    d = np.bitwise_count(queries[:, None] ^ reference[None, :])
+    q, r = np.nonzero(d <= k)
+    np.testing.assert_array_equal(found.left, q)
+    np.testing.assert_array_equal(found.right, r)
+    np.testing.assert_array_equal(found.distance, d[q, r])
+
+
+def test_huge_bucket_is_capped_but_identical_hashes_stay_one_cluster():
+    from curator.near.clusters import components
+    rng = np.random.default_rng(1)
+    hashes = np.concatenate([np.full(300, 0xDEADBEEF, dtype=np.uint64),
+                             rng.integers(0, 2**63, size=50, dtype=np.uint64)])
+    found = hamming_pairs(hashes, 3, max_bucket=100, window=4)
+    assert found.capped > 0
+    assert len(found.left) < 300 * 299 // 2  # not all pairs of the big group
+    labels = components(len(hashes), found.left, found.right)
+    assert len(set(labels[:300].tolist())) == 1
+
+
+def test_band_layout_covers_64_bits_in_k_plus_1_bands():
+    layout = band_layout(9)
+    assert len(layout) == 10 and sum(w for _, w in layout) == 64
+    assert [s for s, _ in layout] == list(np.cumsum([0] + [w for _, w in layout][:-1]))
+    with pytest.raises(ValueError, match="expected 0 <= k < 64, got 64"):
+        band_layout(64)
+
+
+# --- decoding and bad files -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    """A corrupt file, a truncated JPEG, an empty file, a text file and a missing path."""
+    good = tmp_path / "good.jpg"
+    Image.open(photo("chelsea.png")).convert("RGB").save(good, quality=90)
+    data = good.read_bytes()
+    (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.jpg").write_text("not an image", encoding="utf-8")
+    names = ["truncated.jpg", "corrupt.png", "empty.jpg", "notes.jpg", "missing.jpg"]
+    return good, [tmp_path / n for n in names]
+
+
+def test_unreadable_files_are_reported_not_raised(bad_files):
+    good, bad = bad_files
+    result = hash_paths([good, *bad, good], workers=1)
+    assert sorted(result.errors) == [1, 2, 3, 4, 5]
+    assert "truncated" in result.errors[1]
+    assert all(isinstance(e, str) and e for e in result.errors.values())
+    assert result.phash[0] == result.phash[6] != 0
+    assert (result.phash[1:6] == 0).all()
+
+
+def test_unreadable_files_are_reported_from_worker_processes_too(bad_files):
+    good, bad = bad_files
+    paths = [good] * 70 + bad  # over the serial threshold: decoded by the process pool
+    decoded = decode_all(paths, {"p": PHASH_VIEW}, workers=2, batch=30, task=16)
+    assert sorted(decoded.errors) == list(range(70, 75))
+    assert decoded.arrays["p"].shape == (75, 32, 32)
+    assert (decoded.arrays["p"][:70] == decoded.arrays["p"][0]).all()
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    im = Image.open(photo("rocket.jpg")).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to view
+    im.save(tmp_path / "tagged.jpg", exif=exif, quality=95)
+    ImageOps.exif_transpose(Image.open(tmp_path / "tagged.jpg")).save(tmp_path / "upright.jpg", quality=95)
+    view = {"g": View("L", 40, 20)}
+    tagged = decode_all([tmp_path / "tagged.jpg"], view, draft=False).arrays["g"][0].astype(int)
+    upright = decode_all([tmp_path / "upright.jpg"], view, draft=False).arrays["g"][0].astype(int)
+    assert np.abs(tagged - upright).mean() < 3
+
+
+# --- embeddings -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder():
+    return OnnxEmbedder()
+
+
+def test_onnx_embedder_matches_edited_copies_and_not_other_photos(onnx_embedder, tmp_path):
+    src = Image.open(photo("astronaut.png")).convert("RGB")
+    src.save(tmp_path / "a.png")
+    src.resize((256, 256), Image.Resampling.LANCZOS).save(tmp_path / "a_small.png")
+    src.save(tmp_path / "a_q30.jpg", quality=30)
+    other = [photo("coffee.png"), photo("chelsea.png"), photo("rocket.jpg")]
+    vectors, errors = embed_paths(onnx_embedder, [tmp_path / "a.png", tmp_path / "a_small.png",
+                                                  tmp_path / "a_q30.jpg", *other])
+    assert not errors and vectors.shape == (6, 1024) and onnx_embedder.dim == 1024
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    sims = vectors[1:] @ vectors[0]
+    assert sims[0] > 0.9 and sims[1] > 0.9
+    assert sims[2:].max() < min(sims[0], sims[1]) - 0.05
+
+
+def test_onnx_embedder_runs_at_a_reduced_input_size():
+    small = OnnxEmbedder(input_size=96)
+    rgb = np.stack([np.asarray(Image.open(photo(n)).convert("RGB").resize((96, 96))) for n in PHOTOS[:3]])
+    vectors = small.embed(rgb)
+    assert vectors.shape == (3, 1024)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match=r"expected RGB pixels of shape \(N, 96, 96, 3\), got \(3, 32, 32, 3\)"):
+        small.embed(np.zeros((3, 32, 32, 3), np.uint8))
+
+
+def test_transformers_backend_loads_a_local_tiny_vit(tmp_path):
+    from transformers import ViTConfig, ViTImageProcessor, ViTModel
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=24, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=48)
+    ViTModel(config).save_pretrained(tmp_path)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    embedder = TransformersEmbedder(tmp_path, batch_size=2)
+    assert embedder.input_size == 32 and embedder.dim == 24
+    assert embedder.device in ("cpu", "cuda")
+    vectors, errors = embed_paths(embedder, [photo(n) for n in PHOTOS[:3]] + [tmp_path / "missing.png"])
+    assert vectors.shape == (4, 24) and vectors.dtype == np.float32 and list(errors) == [3]
+    np.testing.assert_allclose(np.linalg.norm(vectors[:3], axis=1), 1.0, atol=1e-5)
+    assert not vectors[3].any()
+
+
+# --- blocked cosine ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 2048])
+def test_blocked_cosine_equals_the_full_matrix(block):
+    rng = np.random.default_rng(block)
+    base = rng.normal(size=(20, 16))
+    x = l2_normalize(np.concatenate([base, base[:15] + 0.3 * rng.normal(size=(15, 16))]))
+    full = x @ x.T
+    i, j = np.nonzero(np.triu(full >= 0.8, 1))
+    found = cosine_pairs(x, 0.8, block=block)
+    np.testing.assert_array_equal(found.left, i)
+    np.testing.assert_array_equal(found.right, j)
+    np.testing.assert_allclose(found.similarity, full[i, j], rtol=1e-5)
+    q, r = np.nonzero(x[:12] @ x[5:].T >= 0.5)
+    query = cosine_query(x[:12], x[5:], 0.5, block=block)
+    np.testing.assert_array_equal(query.left, q)
+    np.testing.assert_array_equal(query.right, r)
+    np.testing.assert_allclose(cosine_of_pairs(x, i, j), full[i, j], rtol=1e-5)
+
+
+# --- the result for the near-dup step ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """Three photos with a half-size copy, a JPEG q30 copy and a mirrored copy each."""
+    root = tmp_path_factory.mktemp("planted")
+    paths, group = [], []
+    for g, name in enumerate(["astronaut.png", "coffee.png", "rocket.jpg"]):
+        im = Image.open(photo(name)).convert("RGB")
+        copies = {"orig": im, "half": im.resize((im.width // 2, im.height // 2)), "q30": im,
+                  "flip": ImageOps.mirror(im)}
+        for kind, img in copies.items():
+            path = root / f"{g}_{kind}.jpg"
+            img.save(path, quality=30 if kind == "q30" else 90)
+            paths.append(path)
+            group.append(g)
+    return paths, np.array(group)
+
+
+def test_hash_method_finds_reencodes_with_precision_and_labels_clusters(planted):
+    paths, group = planted
+    result = find_near_duplicate_images([*paths, paths[0].parent / "gone.jpg"], "phash", max_distance=8)
+    assert list(result.errors) == [12]
+    assert len(result.pairs) >= 6 and set(result.pairs.method) == {"phash"}
+    assert (group[result.pairs.left] == group[result.pairs.right]).all()
+    assert result.labels[0] == result.labels[1] == result.labels[2] == 0
+    assert result.labels[12] == 12  # unreadable: a cluster of its own
+
+
+def test_combined_adds_the_edits_hashes_miss(planted, onnx_embedder):
+    paths, group = planted
+    hashed = find_near_duplicate_images(paths, "phash", max_distance=8)
+    combined = find_near_duplicate_images(paths, "combined", max_distance=8)
+    assert (group[combined.pairs.left] == group[combined.pairs.right]).all()
+    flips = [3, 7, 11]
+    assert any(hashed.labels[f] != hashed.labels[f - 3] for f in flips)
+    assert all(combined.labels[f] == combined.labels[f - 3] for f in flips)
+    assert set(combined.pairs.method) == {"phash", "embedding"}
+
+
+def test_reference_mode_pairs_index_the_reference(planted):
+    paths, group = planted
+    copies, originals = [i for i in range(12) if i % 4], [0, 4, 8]
+    result = find_near_duplicate_images([paths[i] for i in copies], "dhash",
+                                        reference=[paths[i] for i in originals], max_distance=10)
+    assert len(result.pairs) >= 6  # the half-size and q30 copies of each photo
+    assert (group[copies][result.pairs.left] == group[originals][result.pairs.right]).all()
+    assert result.labels.shape == (12,)
+    assert result.labels[9] == result.labels[0]  # the reference items come after the 9 copies
+
+
+def test_combined_verifies_only_the_files_the_hash_pass_left_open(planted):
+    paths, group = planted
+    result = find_near_duplicate_images(paths, "combined", max_distance=8)
+    stats = result.stats
+    assert stats["hash_pairs"] >= 6 and stats["candidate_pairs"] >= 3
+    assert 0 < stats["verified_files"] < len(paths)
+    assert (result.pairs.method == "embedding").sum() <= stats["candidate_pairs"]
+
+
+def test_combined_against_a_reference_finds_the_mirrored_copies(planted):
+    paths, group = planted
+    copies, originals = [i for i in range(12) if i % 4], [0, 4, 8]
+    result = find_near_duplicate_images([paths[i] for i in copies], "combined",
+                                        reference=[paths[i] for i in originals], max_distance=8)
+    found = set(zip(result.pairs.left.tolist(), result.pairs.right.tolist()))
+    assert {(2, 0), (5, 1), (8, 2)} <= found  # each flip (copies 3, 7, 11) with its original
+    assert (group[copies][result.pairs.left] == group[originals][result.pairs.right]).all()
+
+
+def test_union_keeps_the_first_pass_for_a_pair_found_twice():
+    first = ImagePairs(np.array([0, 2]), np.array([1, 3]), np.array([0.9, 0.95], np.float32),
+                       np.array(["phash", "phash"], dtype=object))
+    second = ImagePairs(np.array([0, 1]), np.array([1, 4]), np.array([0.99, 0.8], np.float32),
+                        np.array(["embedding", "embedding"], dtype=object))
+    both = union_pairs(first, second)
+    assert both.left.tolist() == [0, 1, 2] and both.right.tolist() == [1, 4, 3]
+    assert both.method.tolist() == ["phash", "embedding", "phash"]
+
+
+def test_no_paths_give_an_empty_result():
+    for method in ("phash", "dhash", "combined"):
+        result = find_near_duplicate_images([], method)
+        assert len(result.pairs) == 0 and result.labels.shape == (0,) and result.errors == {}
+
+
+def test_bad_arguments_name_what_was_expected():
+    with pytest.raises(ValueError, match="expected method in .*, got 'md5'"):
+        find_near_duplicate_images([], "md5")
+    with pytest.raises(ValueError, match="expected 0 <= max_distance < 64, got 70"):
+        find_near_duplicate_images([], "phash", max_distance=70)
+    with pytest.raises(ValueError, match="expected view mode 'L' or 'RGB', got 'CMYK'"):
+        View("CMYK", 8, 8)
+    assert embed_view(96).source_side == 96
