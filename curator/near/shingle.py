@@ -315,7 +315,7 @@ def shingle_hashes(texts, config: ShingleConfig = ShingleConfig()) -> ShingleHas
     return ShingleHashes(hash_spans(buf, lo, hi), sh_offsets)
 
 
-def shingle_sets(texts, config: ShingleConfig = ShingleConfig(), *, batch: int = 8192) -> ShingleHashes:
+def shingle_sets(texts, config: ShingleConfig = ShingleConfig(), *, batch: int = 1024) -> ShingleHashes:
     """Each text's shingle set (distinct hashes, sorted; see :mod:`.shingle_sets`), batch by batch."""
     arr = as_arrow(texts)
     return concat([shingle_hashes(arr.slice(i, batch), config).unique() for i in range(0, len(arr), batch)])

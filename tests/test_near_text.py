@@ -1,0 +1,328 @@
+"""Near-duplicate text detection: shingles, MinHash (bit-equal to datasketch), LSH, containment,
+the reference index and threshold calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from datasketch import MinHash, MinHashLSH
+from datasketch.hashfunc import sha1_hash32, sha1_hash64
+from datasketch.lsh import _optimal_param
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curator.near.calibrate import CalibrationInputError, calibrate
+from curator.near.containment import contained_duplicates, ensemble_candidates
+from curator.near.lsh import candidate_pairs, near_duplicates, optimal_bands
+from curator.near.lsh_index import IndexMismatchError, ReferenceIndex, query
+from curator.near.lsh_text import find_near_duplicates
+from curator.near.minhash import (HASHES, SCHEMES, MinHashParams, empty_rows, hashfunc, hashfunc64, signatures,
+                                  to_datasketch)
+from curator.near.shingle import (Normalize, ShingleConfig, normalized, poly_hash64, shingle_hashes, shingle_sets,
+                                  shingles)
+from curator.near.shingle_sets import containment, jaccard
+from curator.table import normalize_text
+
+VOCAB = np.array([f"w{i}" for i in range(5000)], dtype=object)
+CJK = "自然言語処理の研究では大量のテキストデータから重複を取り除くことが重要です"
+SPECIAL = ["", None, "word", CJK, " ".join(VOCAB[np.arange(10_000) % 5000]),
+           "Hello,  World!\tThe QUICK brown fox\njumps over the lazy dog.", "\u00e9t\u00e9 caf\u0065\u0301 \u3000x"]
+
+
+def doc(rng: np.random.Generator, words: int = 100) -> list[str]:
+    return list(VOCAB[rng.integers(0, len(VOCAB), size=words)])
+
+
+def edit(words: list[str], k: int, rng: np.random.Generator) -> list[str]:
+    """Replace k words at distinct random positions with words outside the vocabulary."""
+    out = list(words)
+    for j in rng.choice(len(out), size=k, replace=False):
+        out[j] = f"x{rng.integers(1_000_000)}"
+    return out
+
+
+def reference(texts, params: MinHashParams) -> np.ndarray:
+    """datasketch's own signatures: MinHash(num_perm, seed, hashfunc) updated with the shingles."""
+    if params.hash == "sha1":
+        fn = sha1_hash64 if params.scheme == "affine64" else sha1_hash32
+    else:
+        fn = hashfunc64 if params.scheme == "affine64" else hashfunc
+    rows = []
+    for sh in shingles(texts, params.shingle.kind, params.shingle.n, params.shingle.normalize):
+        m = MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=fn, scheme=params.scheme)
+        m.update_batch([s.encode("utf8") for s in sh])
+        rows.append(m.hashvalues)
+    return np.array(rows)
+
+
+# --- shingles ---------------------------------------------------------------------------------
+
+
+def test_word_and_char_shingles():
+    assert shingles(["The  quick brown fox jumps over"], "word", 5) == [
+        ["the quick brown fox jumps", "quick brown fox jumps over"]]
+    assert shingles(["two words", "", None], "word", 5) == [["two words"], [], []]
+    assert shingles(["abcd"], "char", 3) == [["abc", "bcd"]]
+    assert shingles([CJK[:4]], "char", 3) == [[CJK[:3], CJK[1:4]]]
+    assert shingles(["Hi, there!"], "word", 1, Normalize(punctuation=True)) == [["hi", "there"]]
+
+
+def test_word_tokens_split_on_unicode_whitespace():
+    text = "a\u00a0b\u3000c\x0bd\x1ce\u2028f g"
+    assert shingles([text], "word", 1) == [[w for w in text.split()]]
+
+
+@pytest.mark.parametrize("config", [ShingleConfig(), ShingleConfig("word", 2), ShingleConfig("char", 3),
+                                    ShingleConfig("char", 5, Normalize(whitespace=False)),
+                                    ShingleConfig("word", 3, Normalize(punctuation=True, case=False))])
+def test_vectorised_hashes_equal_python_hashes(config):
+    hashed = shingle_hashes(SPECIAL, config)
+    for i, row in enumerate(shingles(SPECIAL, config.kind, config.n, config.normalize)):
+        assert hashed.row(i).tolist() == [poly_hash64(s.encode("utf8")) for s in row]
+
+
+TEXT = st.text(alphabet=st.sampled_from(list("ab Z,.!\t\n\r\x0b\x0c\x1c\u00a0\u3000\u00e9e\u0301\u2028") + ["\u00c9"]),
+               max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.none(), TEXT), max_size=6), st.booleans(), st.booleans(), st.booleans(), st.booleans())
+def test_normalisation_equals_normalize_text(texts, unicode, case, whitespace, punctuation):
+    flags = dict(unicode=unicode, case=case, whitespace=whitespace, punctuation=punctuation)
+    ours = normalized(texts, Normalize(**flags)).to_pylist()
+    assert ours == normalize_text(pd.Series(texts, dtype=object), **flags).tolist()
+
+
+# --- MinHash: bit-equal to datasketch ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("hash_kind", HASHES)
+@pytest.mark.parametrize("seed,num_perm", [(1, 128), (7, 64), (12345, 256)])
+def test_signatures_bit_equal_to_datasketch(scheme, hash_kind, seed, num_perm):
+    for config in (ShingleConfig(), ShingleConfig("char", 3)):
+        params = MinHashParams(num_perm=num_perm, seed=seed, scheme=scheme, hash=hash_kind, shingle=config)
+        ours = signatures(SPECIAL, params, batch=3)
+        theirs = reference(SPECIAL, params)
+        assert ours.dtype == theirs.dtype
+        assert np.array_equal(ours, theirs)
+
+
+def test_empty_text_has_the_empty_signature_and_never_matches():
+    sigs = signatures(["", None, "   ", "", "real text here"])
+    assert empty_rows(sigs).tolist() == [True, True, True, True, False]
+    assert np.all(sigs[0] == MinHash(128, 1).hashvalues)
+    assert to_datasketch(sigs[0]).is_empty()
+    result = near_duplicates(sigs, 0.5)
+    assert len(result.pairs) == 0 and result.cluster.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_to_datasketch_round_trip_and_update():
+    sigs = signatures(["one two three four five six", "one two three four five"])
+    lean = to_datasketch(sigs[0])
+    full = to_datasketch(sigs[1], lean=False)
+    full.update("six".encode("utf8"))  # our hashfunc: updatable like any datasketch MinHash
+    assert np.array_equal(lean.hashvalues, sigs[0])
+    assert full.hashfunc is hashfunc
+
+
+def test_two_threads_give_the_same_signatures_as_one():
+    rng = np.random.default_rng(3)
+    texts = [" ".join(doc(rng, int(rng.integers(1, 60)))) for _ in range(500)] + SPECIAL
+    one = signatures(texts, workers=1, batch=37)
+    assert np.array_equal(one, signatures(texts, workers=2, batch=37))
+    assert np.array_equal(one, signatures(texts, workers=2, batch=10_000))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(list(VOCAB[:30])), min_size=0, max_size=40),
+       st.lists(st.sampled_from(list(VOCAB[:30])), min_size=0, max_size=40))
+def test_estimated_jaccard_equals_datasketch(a, b):
+    params = MinHashParams(shingle=ShingleConfig("word", 2))
+    texts = [" ".join(a), " ".join(b)]
+    sigs = signatures(texts, params)
+    ds = [to_datasketch(s) for s in reference(texts, params)]
+    ours = near_duplicates(sigs, 0.01, bands=(64, 2)).pairs
+    estimate = np.count_nonzero(sigs[0] == sigs[1]) / 128
+    assert estimate == ds[0].jaccard(ds[1])
+    if len(ours):
+        assert ours["similarity"].iloc[0] == ds[0].jaccard(ds[1])
+
+
+# --- LSH ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold,weights,num_perm", [(0.5, (0.5, 0.5), 128), (0.8, (0.5, 0.5), 128),
+                                                        (0.9, (0.3, 0.7), 128), (0.7, (0.5, 0.5), 64),
+                                                        (0.8, (0.1, 0.9), 256)])
+def test_optimal_bands_equal_datasketch(threshold, weights, num_perm):
+    assert optimal_bands(threshold, num_perm, *weights) == _optimal_param(threshold, num_perm, *weights)
+
+
+def test_banding_finds_the_same_candidates_as_datasketch_lsh():
+    rng = np.random.default_rng(11)
+    base = [doc(rng, 60) for _ in range(150)]
+    texts = [" ".join(w) for w in base] + [" ".join(edit(w, int(rng.integers(1, 25)), rng)) for w in base]
+    sigs = signatures(texts, MinHashParams(shingle=ShingleConfig("word", 2)))
+    for threshold in (0.5, 0.8):
+        b, r = optimal_bands(threshold, 128)
+        lsh = MinHashLSH(threshold=threshold, num_perm=128)  # datasketch's weights (0.5, 0.5)
+        sketches = [to_datasketch(s) for s in sigs]
+        for i, m in enumerate(sketches):
+            lsh.insert(i, m)
+        theirs = {(min(i, j), max(i, j)) for i, m in enumerate(sketches) for j in lsh.query(m) if j != i}
+        left, right = candidate_pairs(sigs, b, r)
+        assert set(zip(left.tolist(), right.tolist())) == theirs
+        assert len(theirs) > 20
+
+
+def test_planted_near_duplicate_is_found_with_its_similarity():
+    rng = np.random.default_rng(5)
+    texts = [" ".join(doc(rng)) for _ in range(200)]
+    original = texts[17].split()
+    texts.append(" ".join(edit(original, 3, rng)))  # row 200: 3 of 100 words changed
+    sigs = signatures(texts)
+    result = near_duplicates(sigs, 0.6)  # exact Jaccard 81/111 = 0.73; 128 permutations estimate +-0.04
+    assert near_duplicates(sigs, 0.7, texts=texts).match[200] == 17  # exact verification
+    expected = to_datasketch(sigs[200]).jaccard(to_datasketch(sigs[17]))
+    assert result.match[200] == 17 and result.match[17] == 200
+    assert result.similarity[200] == pytest.approx(expected)
+    assert result.cluster[200] == result.cluster[17] == 17
+    assert (result.cluster == np.arange(201))[np.r_[0:17, 18:200]].all()  # every other row alone
+    assert result.verified[["left", "right"]].values.tolist() == [[17, 200]]
+    exact = jaccard(shingle_sets(texts), [17], shingle_sets(texts), [200])[0]
+    assert exact == pytest.approx(81 / 111, abs=0.05)
+    assert abs(expected - exact) < 0.15
+
+
+def test_exact_verification_and_counts_per_threshold():
+    rng = np.random.default_rng(8)
+    base = [doc(rng) for _ in range(50)]
+    texts = [" ".join(w) for w in base] + [" ".join(edit(w, 1, rng)) for w in base[:10]]
+    sigs = signatures(texts)
+    result = near_duplicates(sigs, 0.8, texts=texts)
+    assert sorted(map(tuple, result.verified[["left", "right"]].values.tolist())) == [(i, 50 + i) for i in range(10)]
+    counts = result.counts_at([0.8, 0.95])
+    assert counts["pairs"].tolist()[0] == 10 and counts["rows_in_clusters"].tolist()[0] == 20
+
+
+def test_huge_bucket_is_capped_not_quadratic():
+    texts = ["the very same boilerplate footer text of a page"] * 500 + ["something else entirely here now"]
+    result = near_duplicates(signatures(texts), 0.9, max_bucket=50)
+    assert len(result.pairs) == 499  # a star around the first copy, not 124,750 pairs
+    assert (result.cluster[:500] == 0).all() and result.cluster[500] == 500
+
+
+# --- containment -------------------------------------------------------------------------------
+
+
+def test_containment_finds_a_pasted_paragraph_that_jaccard_misses():
+    rng = np.random.default_rng(9)
+    paragraph = doc(rng, 60)
+    long_doc = doc(rng, 300) + paragraph + doc(rng, 300)
+    texts = [" ".join(doc(rng)) for _ in range(40)] + [" ".join(paragraph), " ".join(long_doc)]
+    sigs = signatures(texts)
+    assert near_duplicates(sigs, 0.8).verified.empty
+    sets = shingle_sets(texts)
+    result = contained_duplicates(sigs, sets, 0.8)
+    hit = result.verified
+    assert hit[["left", "right"]].values.tolist() == [[40, 41]]
+    assert hit["similarity"].iloc[0] == 1.0 and hit["measure"].iloc[0] == "containment"
+    assert result.cluster[40] == result.cluster[41] == 40
+    assert containment(sets, [41], sets, [40])[0] < 0.2
+
+
+def test_vectorised_ensemble_gives_datasketch_ensemble_candidates():
+    rng = np.random.default_rng(4)
+    texts = []
+    for _ in range(60):  # short rows, and longer rows holding part of one
+        words = doc(rng, int(rng.integers(20, 120)))
+        k = int(rng.integers(len(words) // 3, len(words) + 1))
+        texts += [" ".join(words), " ".join(doc(rng, int(rng.integers(0, 300))) + words[:k] + doc(rng, 50))]
+    texts += ["", None]
+    sigs, sizes = signatures(texts), shingle_sets(texts).sizes()
+    for threshold in (0.5, 0.8):
+        ours = ensemble_candidates(sigs, sizes, sigs, sizes, threshold)
+        theirs = ensemble_candidates(sigs, sizes, sigs, sizes, threshold, engine="datasketch")
+        assert set(zip(*map(list, ours))) == set(zip(*map(list, theirs)))
+        assert len(ours[0]) > 150
+
+
+# --- reference index ---------------------------------------------------------------------------
+
+
+def test_reference_index_round_trip_and_query(tmp_path):
+    rng = np.random.default_rng(21)
+    ref_words = [doc(rng) for _ in range(100)]
+    ref = [" ".join(w) for w in ref_words]
+    params = MinHashParams()
+    index = ReferenceIndex.build(ref, [f"test-{i}" for i in range(100)], params, threshold=0.8)
+    path = index.save(tmp_path / "ref")
+    loaded = ReferenceIndex.load(path, expect=params)
+    assert np.array_equal(loaded.signatures, index.signatures) and loaded.bands == index.bands
+    assert loaded.ids.tolist() == index.ids.tolist() and np.array_equal(loaded.sets.hashes, index.sets.hashes)
+    new = [" ".join(doc(rng)) for _ in range(30)] + [" ".join(edit(ref_words[42], 1, rng)),
+                                                      " ".join(doc(rng, 200) + ref_words[7] + doc(rng, 200))]
+    new_sigs = signatures(new, params)
+    found = query(loaded, new_sigs, params)
+    assert found[["new_row", "ref_id"]].values.tolist() == [[30, "test-42"]]
+    assert found["similarity"].iloc[0] >= 0.8
+    both = query(loaded, new_sigs, params, measure="containment", new_sets=shingle_sets(new))
+    assert set(map(tuple, both[["new_row", "ref_row", "direction"]].values.tolist())) >= {
+        (30, 42, "new_in_ref"), (30, 42, "ref_in_new"), (31, 7, "ref_in_new")}
+    assert (both["measure"] == "containment").all()
+
+
+def test_reference_index_refuses_other_params(tmp_path):
+    path = ReferenceIndex.build(["some reference text for the index"], params=MinHashParams()).save(tmp_path / "r.npz")
+    other = MinHashParams(num_perm=64, shingle=ShingleConfig("word", 3))
+    with pytest.raises(IndexMismatchError, match=r"num_perm: 128 \(index\) vs 64 \(query\).*shingle.n: 5"):
+        ReferenceIndex.load(path, expect=other)
+    with pytest.raises(IndexMismatchError, match="seed"):
+        query(ReferenceIndex.load(path), np.zeros((1, 128), np.uint32), MinHashParams(seed=2))
+
+
+# --- calibration -------------------------------------------------------------------------------
+
+
+def test_calibration_picks_the_separating_threshold():
+    rng = np.random.default_rng(13)
+    rows = []
+    for i in range(60):
+        words = doc(rng)
+        k, dup = (1, "yes") if i % 2 else (12, "no")  # 1 word in 100 (J ~0.9) vs 12 (J ~0.3)
+        rows.append({"text_a": " ".join(words), "text_b": " ".join(edit(words, k, rng)), "duplicate": dup})
+    cal = calibrate(pd.DataFrame(rows))
+    table = cal.table.set_index("threshold")
+    assert list(table.index) == [round(0.3 + 0.05 * i, 2) for i in range(14)]
+    est = cal.pairs["estimated"]
+    lowest_dup, highest_other = est[cal.pairs["duplicate"]].min(), est[~cal.pairs["duplicate"]].max()
+    perfect = [t for t in table.index if highest_other < t <= lowest_dup]
+    assert perfect and cal.threshold == max(perfect)  # F1 = 1 there; ties go to the higher threshold
+    assert table.loc[cal.threshold, "f1"] == 1.0 and table.loc[0.3, "precision"] < 1.0
+    assert cal.pairs["exact"].between(0, 1).all()
+
+
+def test_calibration_names_a_bad_label():
+    pairs = pd.DataFrame({"text_a": ["a b", "c d"], "text_b": ["a b", "c e"], "duplicate": ["true", "maybe"]})
+    with pytest.raises(CalibrationInputError, match="'maybe' in row 2"):
+        calibrate(pairs)
+    with pytest.raises(CalibrationInputError, match="missing duplicate"):
+        calibrate(pairs.drop(columns="duplicate"))
+
+
+def test_find_near_duplicates_from_raw_text_both_measures():
+    rng = np.random.default_rng(17)
+    words = doc(rng, 80)
+    texts = [" ".join(words), " ".join(edit(words, 1, rng)), " ".join(doc(rng, 300) + words[:70]),
+             " ".join(doc(rng)), "", None]
+    jac = find_near_duplicates(texts, threshold=0.8)
+    assert jac.measure == "jaccard" and jac.cluster.tolist() == [0, 0, 2, 3, 4, 5]
+    assert jac.match[1] == 0 and jac.similarity[1] == pytest.approx(jaccard(
+        shingle_sets(texts), [0], shingle_sets(texts), [1])[0])
+    con = find_near_duplicates(texts, threshold=0.8, measure="containment")
+    assert con.measure == "containment" and con.cluster.tolist() == [0, 0, 0, 3, 4, 5]
+    assert set(con.pairs["measure"]) == {"containment"}
+    with pytest.raises(ValueError, match="expected measure"):
+        find_near_duplicates(texts, measure="cosine")
