@@ -52,7 +52,7 @@ class Normalize(_Model):
 class ExactDedupConfig(_Model):
     enabled: bool = True
     normalize: Normalize = Normalize()
-    keep: Literal["first", "longest", "most_metadata"] = "first"
+    keep: Literal["first", "longest", "most_metadata", "majority_label"] = "first"
     on_label_conflict: Literal["flag", "drop", "majority"] = "flag"
 
 
@@ -75,7 +75,7 @@ class NearDedupConfig(_Model):
     # decontamination: drop rows that near-duplicate a reference dataset or a saved index (.npz)
     against: str | None = None
     # both
-    keep: Literal["first", "longest", "most_metadata"] = "first"
+    keep: Literal["first", "longest", "most_metadata", "majority_label"] = "first"
     on_label_conflict: Literal["flag", "drop", "majority"] = "flag"
 
 

@@ -50,7 +50,7 @@ class GroupPolicy:
 
     reason: str            # reason code of a dropped member: exact_duplicate, near_duplicate
     noun: str              # "exact duplicate", "near duplicate"
-    keep: str = "first"    # first | longest | most_metadata
+    keep: str = "first"    # first | longest | most_metadata | majority_label
     on_label_conflict: str = "flag"  # flag | drop | majority
     max_groups: int = 20   # groups sampled for the report
 
@@ -68,6 +68,10 @@ def resolve_groups(table: pd.DataFrame, key: pd.Series, policy: GroupPolicy, *,
                             "_prio": _priority(table, policy.keep).to_numpy()[in_group]})
     if members.empty:
         return StepResult(table=table, artifacts={"groups": [], "n_groups": 0, "label_conflicts": 0})
+    if policy.keep == "majority_label":  # prefer a row that carries its group's most common label
+        top = members.groupby(["_key", LABEL]).size().rename("n").reset_index()
+        top = top.sort_values(["_key", "n", LABEL], ascending=[True, False, True]).drop_duplicates("_key")
+        members["_prio"] = np.where(members[LABEL].eq(members["_key"].map(top.set_index("_key")[LABEL])), 0, 1)
     members = members.sort_values(["_key", "_prio", "_pos"], kind="stable")
     rep = members.drop_duplicates("_key").set_index("_key")[ID]
     members["rep"] = members["_key"].map(rep)

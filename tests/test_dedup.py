@@ -42,9 +42,11 @@ def test_kept_row_is_explained_in_the_ledger():
     assert kept["reason"].iloc[0] == "duplicate_group_kept"
 
 
-@pytest.mark.parametrize("keep, expected", [("first", "r0"), ("longest", "r1"), ("most_metadata", "r2")])
+@pytest.mark.parametrize("keep, expected", [("first", "r0"), ("longest", "r1"), ("most_metadata", "r2"),
+                                           ("majority_label", "r1")])
 def test_keep_policy(keep, expected):
-    table = make_table(["the text", " the  text   ", "THE TEXT"], channel=[None, None, "web"])
+    table = make_table(["the text", " the  text   ", "THE TEXT", "the  text"], ["x", "y", "z", "y"],
+                       channel=[None, None, "web", None])
     out, _, _ = run_dedup(table, keep=keep)
     assert out["id"].tolist() == [expected]
 
