@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .label_issues import LabelIssuesConfig
 from .labelstudio.settings import LabelStudioSettings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -89,6 +90,7 @@ class StepsConfig(_Model):
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     dedup_exact: ExactDedupConfig = ExactDedupConfig()
     dedup_near: NearDedupConfig = NearDedupConfig()
+    label_issues: LabelIssuesConfig = LabelIssuesConfig()
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -22,6 +22,7 @@ from .dedup import CONTENT_HASH, ExactDedupStep
 from .errors import EmptyDatasetError, InvariantError
 from .export import WRITERS, atomic_dir, sha256_file, write_json, write_parquet
 from .ingest import ingest
+from .label_issues import LabelIssuesStep
 from .labelstudio.relabel import LabelStudioRelabel
 from .near_dedup import CLUSTER, NearDedupStep
 from .ledger import decisions
@@ -65,6 +66,8 @@ def build_steps(cfg: Config) -> list[Step]:
         steps.append(ExactDedupStep.from_config(cfg))
     if cfg.steps.dedup_near.enabled:
         steps.append(NearDedupStep.from_config(cfg))
+    if cfg.steps.label_issues.enabled:
+        steps.append(LabelIssuesStep.from_config(cfg))
     return steps
 
 

@@ -1,0 +1,499 @@
+"""Text checks: length (characters, words, tokens), regex, mojibake, markup residue, control and
+zero-width characters, repetition, shouting, and word lists. (Language: :mod:`curator.checks_language`.)
+
+Every check works on the whole column with Arrow string kernels or numpy. Where a library only
+takes one string at a time (ftfy, html.unescape) it runs on the few rows a vectorised pre-filter
+picked, never on the whole column. Missing values and non-text cells are treated as text
+(``None`` as empty, ``3.5`` as ``"3.5"``), so hostile cells never raise.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .checks import FilePath, check, filled_text, fixer, regex_problem, series, text_array
+from .errors import RuleError
+
+#: Text beyond this many characters is not looked at by the statistical checks (repetition,
+#: language, tokens): a 10 MB cell is judged on its first part.
+ANALYSE_CHARS = 100_000
+
+
+def _trimmed(values: pd.Series) -> pa.Array:
+    """Missing values as empty strings, trimmed (so whitespace splitting yields no empty words)."""
+    return pc.utf8_trim_whitespace(filled_text(values))
+
+
+# -- length ---------------------------------------------------------------------------------------
+
+@check("not_empty")
+def not_empty(values: pd.Series):
+    """Missing, empty or whitespace-only values fail."""
+    return series(pc.equal(pc.utf8_length(_trimmed(values)), 0), values.index), "empty or missing"
+
+
+def _n_words(text: pa.Array, n_chars: pd.Series) -> pd.Series:
+    # Splitting "" gives [""]: an empty text has no words.
+    return series(pc.list_value_length(pc.utf8_split_whitespace(text)), n_chars.index).where(n_chars > 0, 0)
+
+
+@check("min_length", params={"chars": int, "words": int})
+def min_length(values: pd.Series, chars: int = 0, words: int = 0):
+    """Text shorter than ``chars`` characters or ``words`` words fails (missing text counts as 0)."""
+    text = _trimmed(values)
+    n_chars = series(pc.utf8_length(text), values.index)
+    n_words = _n_words(text, n_chars)
+    failed = (n_chars < chars) | (n_words < words)
+    detail = (n_chars[failed].astype(str) + " chars, " + n_words[failed].astype(str)
+              + f" words (min {chars} chars, {words} words)")
+    return failed, detail
+
+
+@check("max_length", params={"chars": int, "words": int})
+def max_length(values: pd.Series, chars: int = 0, words: int = 0):
+    """Text longer than ``chars`` characters or ``words`` words fails (0 = no limit)."""
+    if chars <= 0 and words <= 0:
+        return pd.Series(False, index=values.index)
+    n_chars = series(pc.utf8_length(filled_text(values)), values.index)
+    failed = (n_chars > chars) if chars > 0 else pd.Series(False, index=values.index)
+    if words > 0:
+        text = _trimmed(values)
+        n_words = _n_words(text, series(pc.utf8_length(text), values.index))
+        failed |= n_words > words
+        return failed, n_chars[failed].astype(str) + " chars, " + n_words[failed].astype(str) + \
+            f" words (max {chars or '-'} chars, {words} words)"
+    return failed, n_chars[failed].astype(str) + f" chars (max {chars})"
+
+
+@functools.lru_cache(maxsize=4)
+def load_tokenizer(name: str):
+    """A fast (Rust) tokenizer: a ``tokenizer.json`` file, a model folder that has one, or a
+    Hugging Face model id (loaded through transformers, so its cache and offline mode apply)."""
+    from tokenizers import Tokenizer
+
+    path = Path(name).expanduser()
+    if path.is_file() or (path / "tokenizer.json").is_file():
+        tok = Tokenizer.from_file(str(path if path.is_file() else path / "tokenizer.json"))
+        tok.no_padding()  # a saved tokenizer.json may pad or truncate to a fixed length; count real tokens
+        tok.no_truncation()
+        return tok
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:  # pragma: no cover - depends on the install
+        raise RuleError(f"tokenizer {name!r} is not a local tokenizer.json or model folder; loading a "
+                        "model id needs transformers: pip install 'curator[train]'") from None
+    try:
+        tok = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as err:
+        raise RuleError(f"tokenizer {name!r} could not be loaded: {str(err).splitlines()[0]}") from None
+    if not getattr(tok, "is_fast", False):
+        raise RuleError(f"tokenizer {name!r} has no fast (Rust) version; give a tokenizer.json")
+    backend = tok.backend_tokenizer
+    backend.no_padding()
+    backend.no_truncation()
+    return backend
+
+
+def _tokenizer_problem(params: dict) -> str | None:
+    if params.get("min_tokens", 0) <= 0 and params.get("max_tokens", 0) <= 0:
+        return "check 'token_length' needs min_tokens or max_tokens"
+    return None
+
+
+@check("token_length", params={"tokenizer": str, "min_tokens": int, "max_tokens": int},
+       validate=_tokenizer_problem)
+def token_length(values: pd.Series, tokenizer: str, min_tokens: int = 0, max_tokens: int = 0):
+    """Text with fewer than ``min_tokens`` or more than ``max_tokens`` tokens of ``tokenizer`` fails.
+
+    Texts are tokenised in one batch (in Rust, on every core), without special tokens.
+    """
+    tok = load_tokenizer(tokenizer)
+    limit = max(ANALYSE_CHARS, (max_tokens + 1) * 64)
+    texts = pc.utf8_slice_codeunits(filled_text(values), 0, limit).to_pylist()
+    counts = pd.Series([len(e) for e in tok.encode_batch(texts, add_special_tokens=False)],
+                       index=values.index, dtype="int64")
+    failed = counts < min_tokens
+    if max_tokens > 0:
+        failed |= counts > max_tokens
+    return failed, counts[failed].astype(str) + f" tokens (min {min_tokens}, max {max_tokens or '-'})"
+
+
+# -- patterns --------------------------------------------------------------------------------------
+
+def _regex_params_problem(params: dict) -> str | None:
+    return regex_problem(("(?i)" if params.get("ignore_case") else "") + params["pattern"])
+
+
+@check("regex", params={"pattern": str, "must_match": bool, "ignore_case": bool, "max_matches": int},
+       validate=_regex_params_problem)
+def regex(values: pd.Series, pattern: str, must_match: bool = False, ignore_case: bool = False,
+          max_matches: int = 0):
+    """Fails where the text matches ``pattern`` more than ``max_matches`` times (or, with
+    ``must_match``, where it does not match).
+
+    Patterns use RE2 syntax (Arrow's regex engine: linear time, no backreferences).
+    """
+    text = filled_text(values)
+    pat = ("(?i)" if ignore_case else "") + pattern
+    try:
+        if must_match:
+            failed = ~series(pc.match_substring_regex(text, pat), values.index)
+            return failed, f"does not match {pattern!r}"
+        n = series(pc.count_substring_regex(text, pat), values.index)
+    except pa.ArrowInvalid as err:
+        raise RuleError(f"check 'regex': bad pattern {pattern!r}: {err}") from None
+    failed = n > max_matches
+    if max_matches == 0:
+        return failed, f"matches {pattern!r}"
+    return failed, n[failed].astype(str) + f" matches of {pattern!r} (max {max_matches})"
+
+
+def _word_pattern(words: list[str], file: str, case_sensitive: bool) -> str:
+    listed = list(words)
+    if file:
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
+        listed += [w.strip() for w in lines if w.strip() and not w.lstrip().startswith("#")]
+    if not listed:
+        raise RuleError("check 'word_list' needs `words` or a `file` with one word per line")
+    alternatives = "|".join(re.escape(w) for w in sorted(set(listed), key=lambda w: (-len(w), w)))
+    return ("" if case_sensitive else "(?i)") + r"\b(?:" + alternatives + r")\b"
+
+
+def _word_list_problem(params: dict) -> str | None:
+    if not params.get("words") and not params.get("file"):
+        return "check 'word_list' needs `words` or a `file` with one word per line"
+    return None
+
+
+@check("word_list", params={"words": list[str], "file": FilePath, "case_sensitive": bool, "replacement": str},
+       validate=_word_list_problem)
+def word_list(values: pd.Series, words: list[str] | None = None, file: str = "", case_sensitive: bool = False,
+              replacement: str = "***"):
+    """Text containing a listed word (a profanity or spam list you supply) fails."""
+    text = filled_text(values)
+    hits = pc.extract_regex(text, "(?P<word>" + _word_pattern(words or [], file, case_sensitive) + ")")
+    word = series(pc.struct_field(hits, [0]), values.index)
+    failed = word.notna()
+    return failed, "contains listed word " + _quote(word[failed])
+
+
+@fixer("word_list")
+def _mask_words(values: pd.Series, words: list[str] | None = None, file: str = "", case_sensitive: bool = False,
+                replacement: str = "***"):
+    """Replace each listed word by ``replacement``."""
+    pattern = _word_pattern(words or [], file, case_sensitive)
+    return series(pc.replace_substring_regex(filled_text(values), pattern, replacement.replace("\\", "\\\\")),
+                  values.index)
+
+
+def _quote(s: pd.Series) -> pd.Series:
+    return "'" + s.astype(str) + "'"
+
+
+# -- encoding, markup and invisible characters -------------------------------------------------------
+
+#: A Latin-1/cp1252 lead character followed by what a UTF-8 continuation byte looks like in cp1252:
+#: the signature of UTF-8 text decoded with the wrong codec ("Ã©", "â€™"). Plus U+FFFD and C1 controls.
+_MOJIBAKE_HINT = ("[\\x{c2}-\\x{f4}][\\x{80}-\\x{bf}\\x{152}\\x{153}\\x{160}\\x{161}\\x{178}\\x{17d}\\x{17e}"
+                  "\\x{192}\\x{2c6}\\x{2dc}\\x{2013}\\x{2014}\\x{2018}-\\x{201e}\\x{2020}-\\x{2022}\\x{2026}"
+                  "\\x{2030}\\x{2039}\\x{203a}\\x{20ac}\\x{2122}]|\\x{fffd}|[\\x{80}-\\x{9f}]")
+
+
+@functools.lru_cache(maxsize=1)
+def _ftfy():
+    try:
+        import ftfy
+    except ImportError:  # pragma: no cover - depends on the install
+        raise RuleError("check 'mojibake' needs ftfy: pip install ftfy") from None
+    # Only encoding repairs: quotes, ligatures, widths, line breaks and HTML are other checks' business.
+    config = ftfy.TextFixerConfig(unescape_html=False, remove_terminal_escapes=False, fix_latin_ligatures=False,
+                                  fix_character_width=False, uncurl_quotes=False, fix_line_breaks=False,
+                                  remove_control_chars=False, normalization=None, explain=False)
+    return functools.partial(ftfy.fix_text, config=config)
+
+
+def _ftfy_fixed(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(the suspects' mask, ftfy's repair of each suspect); ftfy runs on the suspects only."""
+    text = filled_text(values)
+    suspect = series(pc.match_substring_regex(text, _MOJIBAKE_HINT), values.index)
+    sub = series(text.filter(pa.array(suspect.to_numpy())), values.index[suspect.to_numpy()])
+    return suspect, sub.map(_ftfy())  # per suspect row: ftfy has no batch API
+
+
+@check("mojibake")
+def mojibake(values: pd.Series):
+    """Text garbled by a wrong decode ("cafÃ©" for "café") or holding U+FFFD replacement characters fails."""
+    suspect, fixed = _ftfy_fixed(values)
+    original = series(text_array(values), values.index)[suspect]
+    changed = fixed.ne(original)
+    lost = original.str.contains("\ufffd", regex=False)
+    failed = pd.Series(False, index=values.index)
+    failed[changed.index[changed | lost]] = True
+    detail = pd.Series("mojibake: " + _quote(fixed.str.slice(0, 60)) + " when repaired", index=fixed.index)
+    detail[lost & ~changed] = "holds U+FFFD replacement characters: the original text is lost"
+    return failed, detail
+
+
+@fixer("mojibake")
+def _fix_mojibake(values: pd.Series):
+    """Repair the encoding with ftfy (encoding fixes only: quotes, widths and HTML stay as they are)."""
+    suspect, fixed = _ftfy_fixed(values)
+    out = values.copy()
+    out[fixed.index] = fixed
+    return out
+
+
+_TAGS = ("a|abbr|address|area|article|aside|audio|b|base|bdi|bdo|big|blockquote|body|br|button|canvas|"
+         "caption|center|cite|code|col|colgroup|dd|del|details|dfn|div|dl|dt|em|embed|fieldset|figcaption|"
+         "figure|font|footer|form|h[1-6]|head|header|hr|html|i|iframe|img|input|ins|kbd|label|legend|li|link|"
+         "main|mark|meta|nav|noscript|object|ol|optgroup|option|p|param|pre|q|s|samp|script|section|select|"
+         "small|source|span|strike|strong|style|sub|summary|sup|svg|table|tbody|td|textarea|tfoot|th|thead|"
+         "title|tr|tt|u|ul|var|video|wbr")
+_TAG = r"</?(?:" + _TAGS + r")(?:\s[^<>]*)?/?>"
+_ENTITY = r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});"
+_HTML = r"(?i)" + _TAG + "|<!--|" + _ENTITY
+
+
+@check("html_residue")
+def html_residue(values: pd.Series):
+    """Text with HTML tags, comments or character entities left over from scraping fails."""
+    hit = series(pc.struct_field(pc.extract_regex(filled_text(values), "(?P<m>" + _HTML + ")"), [0]), values.index)
+    failed = hit.notna()
+    return failed, "markup " + _quote(hit[failed].str.slice(0, 40))
+
+
+@fixer("html_residue")
+def _strip_html(values: pd.Series):
+    """Strip tags, comments, scripts and styles; unescape entities ("&amp;" -> "&")."""
+    text = filled_text(values)
+    text = pc.replace_substring_regex(text, r"(?is)<(script|style)\b[^>]*>.*?</(script|style)\s*>", " ")
+    text = pc.replace_substring_regex(text, r"(?s)<!--.*?(-->|$)", " ")
+    text = pc.replace_substring_regex(text, r"[ \t]*(?i:" + _TAG + r")[ \t]*", " ")
+    text = pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"  +", " ")
+    out = series(text, values.index)
+    has_entity = series(pc.match_substring_regex(text, _ENTITY), values.index)
+    out[has_entity] = out[has_entity].map(html.unescape)  # only rows that have an entity left
+    return out
+
+
+_INVISIBLE = ("[\\x{00}-\\x{08}\\x{0b}\\x{0c}\\x{0e}-\\x{1f}\\x{7f}-\\x{9f}\\x{ad}\\x{200b}\\x{200e}\\x{200f}"
+              "\\x{202a}-\\x{202e}\\x{2060}-\\x{2064}\\x{2066}-\\x{2069}\\x{feff}")
+
+
+def _invisible(joiners: bool) -> str:
+    return _INVISIBLE + ("\\x{200c}\\x{200d}]" if joiners else "]")
+
+
+@check("control_chars", params={"joiners": bool})
+def control_chars(values: pd.Series, joiners: bool = False):
+    """Text with control characters (other than tab and newlines), zero-width or bidi-override
+    characters, soft hyphens or a BOM fails. ``joiners`` also counts ZWJ/ZWNJ (used in emoji and
+    some scripts, so off by default)."""
+    n = series(pc.count_substring_regex(filled_text(values), _invisible(joiners)), values.index)
+    failed = n > 0
+    return failed, n[failed].astype(str) + " control or invisible characters"
+
+
+@fixer("control_chars")
+def _remove_invisible(values: pd.Series, joiners: bool = False):
+    """Remove the control and invisible characters."""
+    return series(pc.replace_substring_regex(filled_text(values), _invisible(joiners), ""), values.index)
+
+
+# -- repetition and shouting ---------------------------------------------------------------------------
+
+def _chunks(arr: pa.Array, max_bytes: int = 1 << 20):
+    """Row ranges of ``arr`` holding at most ``max_bytes`` of text each (at least one row)."""
+    offsets = _offsets(arr)
+    start = 0
+    while start < len(arr):
+        stop = int(np.searchsorted(offsets, offsets[start] + max_bytes, side="right")) - 1
+        stop = min(max(stop, start + 1), len(arr))
+        yield start, stop
+        start = stop
+
+
+def _offsets(arr: pa.Array) -> np.ndarray:
+    return np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+
+
+def codepoints(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Every character of a (null-free) large-string array as a code point, and the row it is in.
+
+    Decodes UTF-8 with numpy: lead bytes mark characters, and each is assembled from up to four bytes.
+    """
+    offsets = _offsets(arr)
+    data = arr.buffers()[2]
+    if data is None or offsets[-1] == offsets[0]:
+        return np.zeros(0, np.int32), np.zeros(0, np.int64)
+    b = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    byte_row = np.repeat(np.arange(len(arr)), np.diff(offsets))
+    lead = np.flatnonzero((b & 0xC0) != 0x80)
+    if len(lead) == len(b):  # all ASCII: one byte, one character
+        return b.astype(np.int32), byte_row
+    cp = b[lead].astype(np.int32)
+    multi = np.flatnonzero(cp >= 0xC0)
+    pad = np.concatenate([b, np.zeros(3, np.uint8)]).astype(np.int32)
+    at = lead[multi]
+    b0, b1, b2, b3 = cp[multi], pad[at + 1] & 0x3F, pad[at + 2] & 0x3F, pad[at + 3] & 0x3F
+    cp[multi] = np.where(b0 < 0xE0, ((b0 & 0x1F) << 6) | b1,
+                np.where(b0 < 0xF0, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
+                         ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3))
+    return cp, byte_row[lead]
+
+
+def _is_space(cp: np.ndarray) -> np.ndarray:
+    return (cp <= 32) | (cp == 0xA0) | ((cp >= 0x2000) & (cp <= 0x200A)) | (cp == 0x3000) | (cp == 0x85)
+
+
+def _chunked_codepoints(values: pd.Series):
+    """(first row, code points, row of each) per chunk of the column's first :data:`ANALYSE_CHARS`."""
+    arr = pc.utf8_slice_codeunits(filled_text(values), 0, ANALYSE_CHARS)
+    arr = arr if arr.offset == 0 else pa.concat_arrays([arr])
+    for start, stop in _chunks(arr):
+        cp, row = codepoints(arr.slice(start, stop - start))
+        if len(cp):
+            yield start, cp, row + start
+
+
+_TRIPLE = "|".join(re.escape(c) * 3 for c in map(chr, range(33, 127))) + "|[^\\x00-\\x7f]"
+
+
+def _per_row_max(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """The largest value per row, for values grouped by (sorted) row; 0 for rows with none."""
+    out = np.zeros(n, np.int64)
+    if len(rows):
+        first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        out[rows[first]] = np.maximum.reduceat(values, first)
+    return out
+
+
+def char_runs(values: pd.Series, min_run: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the longest run of one non-space character, the characters in runs of at least
+    ``min_run``, and the non-space characters (of the first :data:`ANALYSE_CHARS`)."""
+    n = len(values)
+    longest, in_runs, chars = np.zeros(n, np.int64), np.zeros(n), np.zeros(n)
+    text = filled_text(values)
+    # Only rows with a character three times in a row (or any non-ASCII) can have a long run; the
+    # others are counted by Arrow alone. Most text has none, and the regex is a fast literal search.
+    candidate = pc.match_substring_regex(text, _TRIPLE).to_numpy(zero_copy_only=False)
+    plain = np.flatnonzero(~candidate)
+    if len(plain):
+        rest = text.take(pa.array(plain))
+        nonspace = pc.utf8_length(pc.replace_substring_regex(rest, r"\s+", "")).to_numpy()
+        chars[plain] = np.minimum(nonspace, ANALYSE_CHARS)
+        longest[plain] = np.minimum(nonspace, 2)  # pairs at most ("soon"); 1 for single characters
+        longest[plain[nonspace == 1]] = 1
+    rows = np.flatnonzero(candidate)
+    if not len(rows):
+        return longest, in_runs, chars
+    sub = series(text.take(pa.array(rows)), pd.RangeIndex(len(rows)))
+    m = len(rows)
+    sub_longest, sub_in, sub_chars = np.zeros(m, np.int64), np.zeros(m), np.zeros(m)
+    for _, cp, row in _chunked_codepoints(sub):
+        boundary = np.ones(len(cp), bool)
+        boundary[1:] = (cp[1:] != cp[:-1]) | (row[1:] != row[:-1])
+        starts = np.flatnonzero(boundary)
+        lengths = np.diff(np.append(starts, len(cp)))
+        run_row = row[starts]
+        counted = np.where(_is_space(cp[starts]), 0, lengths)
+        sub_longest = np.maximum(sub_longest, _per_row_max(counted, run_row, m))
+        sub_chars += np.bincount(run_row, weights=counted, minlength=m)
+        sub_in += np.bincount(run_row, weights=np.where(counted >= min_run, counted, 0), minlength=m)
+    longest[rows], in_runs[rows], chars[rows] = sub_longest, sub_in, sub_chars
+    return longest, in_runs, chars
+
+
+@functools.lru_cache(maxsize=1)
+def _letter_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(is upper-case letter, is letter) for every code point, from Python's Unicode database."""
+    cps = np.arange(0x110000, dtype=np.uint32)
+    cps[0xD800:0xE000] = 0  # surrogates are not characters
+    chars = cps.view("U1")
+    return np.char.isupper(chars) & np.char.isalpha(chars), np.char.isalpha(chars)
+
+
+def _ratio_problem(*names: str):
+    def problem(params: dict) -> str | None:
+        for name in names:
+            if name in params and not 0 <= params[name] <= 1:
+                return f"param {name!r} expected a ratio between 0 and 1, got {params[name]!r}"
+        return None
+    return problem
+
+
+def _repeated_chars_problem(params: dict) -> str | None:
+    if params.get("max_run", 0) == 1 or params.get("max_run", 0) < 0:
+        return f"param 'max_run' expected 0 (no limit) or 2 or more, got {params['max_run']!r}"
+    return _ratio_problem("max_ratio")(params)
+
+
+@check("repeated_chars", params={"max_run": int, "max_ratio": float, "min_chars": int},
+       validate=_repeated_chars_problem)
+def repeated_chars(values: pd.Series, max_run: int = 0, max_ratio: float = 1.0, min_chars: int = 10):
+    """Keyboard mashing and "!!!!!!!!": text whose longest run of one character exceeds ``max_run``
+    (0 = no limit), or whose share of characters in runs of 3+ exceeds ``max_ratio`` (texts of at
+    least ``min_chars`` non-space characters), fails."""
+    longest, in_runs, chars = char_runs(values)
+    ratio = np.divide(in_runs, chars, out=np.zeros_like(in_runs), where=chars > 0)
+    failed = (ratio > max_ratio) & (chars >= min_chars)
+    if max_run > 0:
+        failed |= longest > max_run
+    failed = pd.Series(failed, index=values.index)
+    detail = (pd.Series(longest, index=values.index)[failed].astype(str) + " in a row; "
+              + pd.Series(np.round(ratio * 100), index=values.index)[failed].astype(int).astype(str)
+              + "% of characters in runs")
+    return failed, detail
+
+
+def word_repetition(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the number of words and of distinct words (lower-cased, edge punctuation removed)."""
+    text = pc.utf8_lower(pc.utf8_slice_codeunits(filled_text(values), 0, ANALYSE_CHARS))
+    words = pc.utf8_split_whitespace(text)
+    flat = pc.replace_substring_regex(pc.list_flatten(words), r"^[\p{P}\p{S}]+|[\p{P}\p{S}]+$", "")
+    parents = pc.list_parent_indices(words).to_numpy()
+    nonempty = pc.greater(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
+    flat, parents = flat.filter(pa.array(nonempty)), parents[nonempty]
+    n = len(values)
+    total = np.bincount(parents, minlength=n)
+    if not len(flat):
+        return total, total
+    codes = pc.dictionary_encode(flat).indices.to_numpy().astype(np.int64)  # Arrow's hash table
+    pairs = np.unique(parents.astype(np.int64) * (int(codes.max()) + 1) + codes)
+    distinct = np.bincount(pairs // (int(codes.max()) + 1), minlength=n)
+    return total, distinct
+
+
+@check("repeated_words", params={"max_ratio": float, "min_words": int}, validate=_ratio_problem("max_ratio"))
+def repeated_words(values: pd.Series, max_ratio: float = 0.7, min_words: int = 6):
+    """Spam such as "buy now buy now buy now": text of at least ``min_words`` words whose share of
+    repeated words (1 - distinct / total) exceeds ``max_ratio`` fails."""
+    total, distinct = word_repetition(values)
+    ratio = 1 - np.divide(distinct, total, out=np.ones(len(total)), where=total > 0)
+    failed = pd.Series((total >= min_words) & (ratio > max_ratio), index=values.index)
+    detail = (pd.Series(distinct, index=values.index)[failed].astype(str) + " distinct of "
+              + pd.Series(total, index=values.index)[failed].astype(str) + " words")
+    return failed, detail
+
+
+@check("caps_ratio", params={"max_ratio": float, "min_letters": int}, validate=_ratio_problem("max_ratio"))
+def caps_ratio(values: pd.Series, max_ratio: float = 0.7, min_letters: int = 12):
+    """SHOUTING: text of at least ``min_letters`` letters whose share of capitals exceeds ``max_ratio`` fails."""
+    is_upper, is_letter = _letter_tables()
+    n = len(values)
+    upper, letters = np.zeros(n), np.zeros(n)
+    for _, cp, row in _chunked_codepoints(values):
+        upper += np.bincount(row, weights=is_upper[cp], minlength=n)
+        letters += np.bincount(row, weights=is_letter[cp], minlength=n)
+    ratio = np.divide(upper, letters, out=np.zeros(n), where=letters > 0)
+    failed = pd.Series((letters >= min_letters) & (ratio > max_ratio), index=values.index)
+    return failed, pd.Series(np.round(ratio * 100), index=values.index)[failed].astype(int).astype(str) + \
+        "% capital letters"

