@@ -16,3 +16,6 @@ def test_make_demo_curates_the_sample_data(tmp_path):
         manifest = json.loads((out / name / "manifest.json").read_text())
         assert manifest["counts"]["rows_kept"] > 0
         assert (out / name / "train.parquet").stat().st_size > 0
+    metrics = json.loads((out / "text-model" / "metrics.json").read_text())
+    assert f"{out}/text-model/metrics.json" in proc.stdout
+    assert metrics["test"]["accuracy"] > 0
