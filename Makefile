@@ -42,11 +42,11 @@ demo: $(STAMP)
 	@echo "  $(DEMO)/text-model/metrics.json"
 
 test: $(STAMP) $(LS_STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not pretrained"
 
 # The slower tests (a real pretrained model fine-tuned on real reviews); not part of CI's budget.
 test-slow: $(STAMP) $(LS_STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m pretrained
 
 bench: $(STAMP) $(LS_STAMP)
 	$(BIN)/python bench/pipeline.py
