@@ -33,13 +33,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import RuleError
-from .table import arrow_strings
+from .text_arrays import filled_text, series, text_array  # noqa: F401 - re-exported for checks
 
 SPECIAL_ARGS = ("table", "ctx")
 
@@ -225,35 +224,6 @@ def resolve_paths(chk: Check, params: dict[str, Any], base_dir: Path, where: str
 
 
 # -- helpers the check modules share ----------------------------------------------------------------
-
-def text_array(values: pd.Series) -> pa.Array:
-    """Any column as Arrow large strings, nulls kept: numbers become their text, undecodable bytes and
-    lone surrogates are replaced rather than raised (hostile input is data, not a crash)."""
-    try:
-        return arrow_strings(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
-        series = pd.Series(values, dtype=object)
-        as_text = series.map(_as_text, na_action="ignore")  # rare path: only columns Arrow refuses
-        return pa.array(as_text.where(series.notna(), None), type=pa.large_string(), from_pandas=True)
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", "replace")
-    return str(value).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-
-
-def filled_text(values: pd.Series) -> pa.Array:
-    """The column as Arrow strings with missing values as empty strings."""
-    return pc.fill_null(text_array(values), "")
-
-
-def series(arr: pa.Array | pa.ChunkedArray | np.ndarray, index: pd.Index) -> pd.Series:
-    """An Arrow or numpy result as a pandas Series on ``index``."""
-    if isinstance(arr, pa.Array | pa.ChunkedArray):
-        arr = arr.to_numpy(zero_copy_only=False)
-    return pd.Series(arr, index=index)
-
 
 def regex_problem(pattern: str) -> str | None:
     """An error message if Arrow's RE2 engine cannot compile ``pattern``."""

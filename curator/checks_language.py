@@ -10,8 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .checks import check, filled_text, series
-from .checks_text import _chunked_codepoints, _letter_tables, _quote
+from .checks import check
+from .text_arrays import chunked_codepoints, filled_text, is_cjk, letter_tables, series
 from .errors import RuleError
 
 
@@ -55,12 +55,6 @@ def _detector(among: tuple[str, ...], accuracy: str, min_distance: float):
     return builder.build()
 
 
-def _is_cjk(cp: np.ndarray) -> np.ndarray:
-    """Han, kana and Hangul code points."""
-    return ((cp >= 0x2E80) & (cp <= 0x9FFF)) | ((cp >= 0xAC00) & (cp <= 0xD7AF)) | \
-        ((cp >= 0xF900) & (cp <= 0xFAFF)) | (cp >= 0x20000)
-
-
 @check("language", params={"languages": list[str], "among": list[str], "min_chars": int, "accuracy": str,
                            "min_distance": float}, validate=_language_problem)
 def language(values: pd.Series, languages: list[str], among: list[str] | None = None, min_chars: int = 20,
@@ -72,11 +66,11 @@ def language(values: pd.Series, languages: list[str], among: list[str] | None = 
     language is unsure (see lingua's ``min_distance``), pass. ``among`` limits the candidates (faster, and fewer confusions).
     """
     text = pc.utf8_slice_codeunits(filled_text(values), 0, 300)
-    _, is_letter = _letter_tables()
+    _, is_letter = letter_tables()
     letters = np.zeros(len(values))
-    for _, cp, row in _chunked_codepoints(series(text, values.index)):
+    for _, cp, row in chunked_codepoints(series(text, values.index)):
         # A CJK character says as much as a short word: it counts as 3 letters.
-        weight = is_letter[cp] * np.where(_is_cjk(cp), 3.0, 1.0)
+        weight = is_letter[cp] * np.where(is_cjk(cp), 3.0, 1.0)
         letters += np.bincount(row, weights=weight, minlength=len(values))
     long_enough = letters >= min_chars
     sample = series(text.filter(pa.array(long_enough)), values.index[long_enough])
@@ -89,4 +83,4 @@ def language(values: pd.Series, languages: list[str], among: list[str] | None = 
     detected[long_enough] = by_text.reindex(sample.to_numpy()).to_numpy()
     wanted = {c.lower() for c in languages}
     failed = detected.notna() & ~detected.isin(wanted)
-    return failed, "detected language " + _quote(detected[failed]) + f" (expected {', '.join(sorted(wanted))})"
+    return failed, "detected language '" + detected[failed].astype(str) + "'" + f" (expected {', '.join(sorted(wanted))})"

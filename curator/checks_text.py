@@ -19,12 +19,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .checks import FilePath, check, filled_text, fixer, regex_problem, series, text_array
+from .checks import FilePath, check, fixer, regex_problem
+from .text_arrays import (ANALYSE_CHARS, chunked_codepoints, filled_text, is_space, letter_tables, per_row_max,
+                          series, text_array)
 from .errors import RuleError
 
-#: Text beyond this many characters is not looked at by the statistical checks (repetition,
-#: language, tokens): a 10 MB cell is judged on its first part.
-ANALYSE_CHARS = 100_000
 
 
 def _trimmed(values: pd.Series) -> pa.Array:
@@ -85,6 +84,8 @@ def load_tokenizer(name: str):
         tok.no_padding()  # a saved tokenizer.json may pad or truncate to a fixed length; count real tokens
         tok.no_truncation()
         return tok
+    if path.is_absolute() or name.startswith((".", "~")) or path.suffix == ".json":
+        raise RuleError(f"tokenizer {name!r} could not be loaded: no tokenizer.json at {path}")
     try:
         from transformers import AutoTokenizer
     except ImportError:  # pragma: no cover - depends on the install
@@ -310,70 +311,7 @@ def _remove_invisible(values: pd.Series, joiners: bool = False):
 
 # -- repetition and shouting ---------------------------------------------------------------------------
 
-def _chunks(arr: pa.Array, max_bytes: int = 1 << 20):
-    """Row ranges of ``arr`` holding at most ``max_bytes`` of text each (at least one row)."""
-    offsets = _offsets(arr)
-    start = 0
-    while start < len(arr):
-        stop = int(np.searchsorted(offsets, offsets[start] + max_bytes, side="right")) - 1
-        stop = min(max(stop, start + 1), len(arr))
-        yield start, stop
-        start = stop
-
-
-def _offsets(arr: pa.Array) -> np.ndarray:
-    return np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
-
-
-def codepoints(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Every character of a (null-free) large-string array as a code point, and the row it is in.
-
-    Decodes UTF-8 with numpy: lead bytes mark characters, and each is assembled from up to four bytes.
-    """
-    offsets = _offsets(arr)
-    data = arr.buffers()[2]
-    if data is None or offsets[-1] == offsets[0]:
-        return np.zeros(0, np.int32), np.zeros(0, np.int64)
-    b = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]]
-    byte_row = np.repeat(np.arange(len(arr)), np.diff(offsets))
-    lead = np.flatnonzero((b & 0xC0) != 0x80)
-    if len(lead) == len(b):  # all ASCII: one byte, one character
-        return b.astype(np.int32), byte_row
-    cp = b[lead].astype(np.int32)
-    multi = np.flatnonzero(cp >= 0xC0)
-    pad = np.concatenate([b, np.zeros(3, np.uint8)]).astype(np.int32)
-    at = lead[multi]
-    b0, b1, b2, b3 = cp[multi], pad[at + 1] & 0x3F, pad[at + 2] & 0x3F, pad[at + 3] & 0x3F
-    cp[multi] = np.where(b0 < 0xE0, ((b0 & 0x1F) << 6) | b1,
-                np.where(b0 < 0xF0, ((b0 & 0x0F) << 12) | (b1 << 6) | b2,
-                         ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3))
-    return cp, byte_row[lead]
-
-
-def _is_space(cp: np.ndarray) -> np.ndarray:
-    return (cp <= 32) | (cp == 0xA0) | ((cp >= 0x2000) & (cp <= 0x200A)) | (cp == 0x3000) | (cp == 0x85)
-
-
-def _chunked_codepoints(values: pd.Series):
-    """(first row, code points, row of each) per chunk of the column's first :data:`ANALYSE_CHARS`."""
-    arr = pc.utf8_slice_codeunits(filled_text(values), 0, ANALYSE_CHARS)
-    arr = arr if arr.offset == 0 else pa.concat_arrays([arr])
-    for start, stop in _chunks(arr):
-        cp, row = codepoints(arr.slice(start, stop - start))
-        if len(cp):
-            yield start, cp, row + start
-
-
 _TRIPLE = "|".join(re.escape(c) * 3 for c in map(chr, range(33, 127))) + "|[^\\x00-\\x7f]"
-
-
-def _per_row_max(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    """The largest value per row, for values grouped by (sorted) row; 0 for rows with none."""
-    out = np.zeros(n, np.int64)
-    if len(rows):
-        first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        out[rows[first]] = np.maximum.reduceat(values, first)
-    return out
 
 
 def char_runs(values: pd.Series, min_run: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -398,27 +336,18 @@ def char_runs(values: pd.Series, min_run: int = 3) -> tuple[np.ndarray, np.ndarr
     sub = series(text.take(pa.array(rows)), pd.RangeIndex(len(rows)))
     m = len(rows)
     sub_longest, sub_in, sub_chars = np.zeros(m, np.int64), np.zeros(m), np.zeros(m)
-    for _, cp, row in _chunked_codepoints(sub):
+    for _, cp, row in chunked_codepoints(sub):
         boundary = np.ones(len(cp), bool)
         boundary[1:] = (cp[1:] != cp[:-1]) | (row[1:] != row[:-1])
         starts = np.flatnonzero(boundary)
         lengths = np.diff(np.append(starts, len(cp)))
         run_row = row[starts]
-        counted = np.where(_is_space(cp[starts]), 0, lengths)
-        sub_longest = np.maximum(sub_longest, _per_row_max(counted, run_row, m))
+        counted = np.where(is_space(cp[starts]), 0, lengths)
+        sub_longest = np.maximum(sub_longest, per_row_max(counted, run_row, m))
         sub_chars += np.bincount(run_row, weights=counted, minlength=m)
         sub_in += np.bincount(run_row, weights=np.where(counted >= min_run, counted, 0), minlength=m)
     longest[rows], in_runs[rows], chars[rows] = sub_longest, sub_in, sub_chars
     return longest, in_runs, chars
-
-
-@functools.lru_cache(maxsize=1)
-def _letter_tables() -> tuple[np.ndarray, np.ndarray]:
-    """(is upper-case letter, is letter) for every code point, from Python's Unicode database."""
-    cps = np.arange(0x110000, dtype=np.uint32)
-    cps[0xD800:0xE000] = 0  # surrogates are not characters
-    chars = cps.view("U1")
-    return np.char.isupper(chars) & np.char.isalpha(chars), np.char.isalpha(chars)
 
 
 def _ratio_problem(*names: str):
@@ -487,10 +416,10 @@ def repeated_words(values: pd.Series, max_ratio: float = 0.7, min_words: int = 6
 @check("caps_ratio", params={"max_ratio": float, "min_letters": int}, validate=_ratio_problem("max_ratio"))
 def caps_ratio(values: pd.Series, max_ratio: float = 0.7, min_letters: int = 12):
     """SHOUTING: text of at least ``min_letters`` letters whose share of capitals exceeds ``max_ratio`` fails."""
-    is_upper, is_letter = _letter_tables()
+    is_upper, is_letter = letter_tables()
     n = len(values)
     upper, letters = np.zeros(n), np.zeros(n)
-    for _, cp, row in _chunked_codepoints(values):
+    for _, cp, row in chunked_codepoints(values):
         upper += np.bincount(row, weights=is_upper[cp], minlength=n)
         letters += np.bincount(row, weights=is_letter[cp], minlength=n)
     ratio = np.divide(upper, letters, out=np.zeros(n), where=letters > 0)

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import RuleError
-from .checks import text_array
+from .text_arrays import text_array
 from .table import isin
 
 

@@ -4,7 +4,8 @@ its before and after in the ledger."""
 import pandas as pd
 import pytest
 
-from curator.checks_text import char_runs, codepoints, word_repetition
+from curator.checks_text import char_runs, word_repetition
+from curator.text_arrays import codepoints
 
 from conftest import make_table
 from test_validate import run_rules
