@@ -39,6 +39,7 @@ from .steps import Context, Step, StepResult
 from .table import ID, IMAGE, LABEL, TEXT, isin
 
 LABEL_ISSUE, OUTLIER = "label_issue", "outlier"
+MIN_OUTLIER_SCALE = 0.05  # cosine distance
 EXAMPLE_CHARS = 200
 
 
@@ -48,7 +49,9 @@ class LabelIssuesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
     enabled: bool = True
     #: auto: the cheap models for the modality (plus embeddings when embedding_model is set), with the
-    #: trainer's predictions for the rows they cover when `predictions` is set.
+    #: trainer's predictions for the rows they cover when `predictions` is set; cheap: ignore the
+    #: predictions; predictions: the trainer's predictions alone where they cover every row (rows they
+    #: miss fall back to the cheap models).
     model: Literal["auto", "cheap", "predictions"] = "auto"
     embedding_model: str | None = Field(
         None, description="text: a sentence-embedding model (folder, hub id, or a package that ships one, "
@@ -65,6 +68,8 @@ class LabelIssuesConfig(BaseModel):
     outlier_z: float = Field(5.0, gt=0)
     neighbours: int = Field(10, ge=1, le=100)
     min_rows: int = Field(20, ge=2, description="skip the step on fewer labelled rows")
+    min_accuracy_gain: float = Field(0.05, ge=0, le=1, description="flag no label issues unless the model's "
+                                     "accuracy beats always guessing the largest class by this much")
     report_rows: int = Field(50, ge=0)
     device: str | None = None
 
@@ -147,7 +152,7 @@ class LabelIssuesStep(Step):
         folds = max(folds, 2)
 
         features = self._features(sub, ctx)
-        probs, models, suspects_first = self._probabilities(features, y, classes, folds, ctx.seed, sub)
+        probs, first_probs, models, suspects_first = self._probabilities(features, y, classes, folds, ctx.seed, sub)
         cleanlab = _cleanlab()
         issue = cleanlab.filter.find_label_issues(labels=y, pred_probs=probs, filter_by=c.filter_by)
         quality = cleanlab.rank.get_label_quality_scores(labels=y, pred_probs=probs)
@@ -155,23 +160,31 @@ class LabelIssuesStep(Step):
         suggested = probs.argmax(axis=1)
 
         # Duplicate label conflicts: from dedup, and near-identical neighbours with another label.
-        nb_idx, nb_dist = label_models.neighbours(features.dense, c.neighbours, seed=ctx.seed) \
-            if len(rows) > 2 else (np.zeros((len(rows), 0), int), np.zeros((len(rows), 0)))
-        close = (1 - nb_dist) >= c.duplicate_similarity
-        other = y[nb_idx] != y[:, None] if nb_idx.size else np.zeros_like(close)
-        twin_hit = close & other
-        twin = np.where(twin_hit.any(axis=1), nb_idx[np.arange(len(rows)), twin_hit.argmax(axis=1)]
-                        if nb_idx.size else -1, -1)
+        nb_idx, nb_dist = label_models.neighbours(features.dense, c.neighbours, seed=ctx.seed)
+        twin = self._twins(nb_idx, nb_dist, y)
         from_dedup = isin(sub[ID], list(_conflict_ids(ctx)))
         conflict = from_dedup | (twin >= 0)
         disputed = conflict & (suggested != y)
         score = np.where(disputed, (1 + score) / 2, score)
         issue = (issue | disputed) & (suggested != y) & (score >= c.min_score)
+        # A model no better than always guessing the largest class says nothing about single labels.
+        accuracy = float((first_probs.argmax(axis=1) == y).mean())  # strictly out-of-fold
+        majority = float(np.bincount(y).max() / len(y))
+        weak = accuracy < majority + c.min_accuracy_gain
+        if weak:
+            issue = np.zeros_like(issue)
 
         outlier, z, mean_dist = self._outliers(nb_dist)
         result = self._decisions(sub, classes, y, suggested, score, issue, twin, from_dedup, outlier, z, mean_dist)
         result.artifacts = self._artifacts(sub, classes, y, suggested, score, issue, outlier, z, mean_dist, twin,
                                            probs, models, folds, suspects_first, time.perf_counter() - start)
+        result.artifacts["majority_rate"] = round(majority, 4)
+        result.artifacts["accuracy"] = round(accuracy, 4)
+        if weak:
+            result.artifacts["warning"] = (
+                f"no label issues flagged: the model's out-of-fold accuracy ({accuracy:.3f}) is not "
+                f"{c.min_accuracy_gain:g} above always guessing the largest class ({majority:.3f}); "
+                "configure steps.label_issues.embedding_model or give the trainer's predictions")
         return result
 
     # -- pieces ---------------------------------------------------------------------------------------------
@@ -183,18 +196,21 @@ class LabelIssuesStep(Step):
         texts = sub[TEXT].astype(object).where(sub[TEXT].notna(), "").astype(str).tolist()
         return label_models.text_features(texts, embedding_model=c.embedding_model, seed=ctx.seed, device=c.device)
 
-    def _probabilities(self, features, y, classes, folds, seed, sub) -> tuple[np.ndarray, list[str], int]:
-        """Final probabilities, the models used, and how many rows the first round suspected."""
+    def _probabilities(self, features, y, classes, folds, seed, sub) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+        """Final probabilities, the first round's, the models used, and how many rows the first round
+        suspected. (Only the first round's are strictly out-of-fold: which rows a later round leaves out
+        of training depends on every fold's labels; the bench measures the gain against true labels.)"""
         c = self.config
         given = None
-        if self.predictions is not None:
+        if self.predictions is not None and c.model != "cheap":
             # A `probs` list is in the trainer's label order: the run's labels, or the sorted label names.
             order = list(self.labels) if self.labels else sorted(sub[LABEL].dropna().astype(str).unique())
             pred = load_predictions(self.predictions, order).reindex(columns=classes)
             given = pred.reindex(sub[ID].astype(str).to_numpy()).to_numpy(dtype=np.float64)
         if c.model == "predictions" and given is not None and not np.isnan(given).any():
-            return _renormalise(given), ["predictions"], 0
+            return _renormalise(given), _renormalise(given), ["predictions"], 0
         probs, per_model = label_models.out_of_fold(features, y, len(classes), folds=folds, seed=seed)
+        first_probs = probs.copy()
         suspects_first = 0
         if c.rounds > 1:
             cleanlab = _cleanlab()
@@ -207,8 +223,16 @@ class LabelIssuesStep(Step):
         if given is not None:
             covered = ~np.isnan(given).any(axis=1)
             probs[covered] = _renormalise(given[covered])
+            first_probs[covered] = probs[covered]
             models.append("predictions")
-        return probs, models, suspects_first
+        return probs, first_probs, models, suspects_first
+
+    def _twins(self, nb_idx: np.ndarray, nb_dist: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Per row, a near-identical neighbour (cosine >= duplicate_similarity) with another label, or -1."""
+        if nb_idx.size == 0:
+            return np.full(len(y), -1)
+        hit = ((1 - nb_dist) >= self.config.duplicate_similarity) & (y[nb_idx] != y[:, None])
+        return np.where(hit.any(axis=1), nb_idx[np.arange(len(y)), hit.argmax(axis=1)], -1)
 
     def _outliers(self, nb_dist: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = len(nb_dist)
@@ -216,8 +240,10 @@ class LabelIssuesStep(Step):
             return np.zeros(n, bool), np.zeros(n), np.zeros(n)
         mean = nb_dist.mean(axis=1)
         med = np.median(mean)
-        mad = np.median(np.abs(mean - med)) * 1.4826
-        z = (mean - med) / mad if mad > 0 else np.zeros(n)
+        # Robust spread, floored: where most rows have near-copies the MAD is ~0 and every ordinary
+        # row would look far away.
+        scale = max(np.median(np.abs(mean - med)) * 1.4826, MIN_OUTLIER_SCALE)
+        z = (mean - med) / scale
         return z > self.config.outlier_z, z, mean
 
     def _decisions(self, sub, classes, y, suggested, score, issue, twin, from_dedup, outlier, z, mean_dist) -> StepResult:

@@ -94,7 +94,7 @@ def image_features(paths: Sequence[str], root: Path, *, embedding_model: str | N
     decoded = decode_all(full, {"px": View("RGB", 16, 16), "hist": View("RGB", 64, 64)}, workers=workers)
     px = decoded.arrays["px"].reshape(len(full), -1).astype(np.float32) / 255.0
     hist = _colour_histograms(decoded.arrays["hist"])
-    pixels = np.hstack([px, hist])
+    pixels = np.hstack([px, hist, _gradient_features(decoded.arrays["hist"])])
     models: list = [("pixels_logreg", pixels,
                      lambda: make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=2000)))]
     dense = pixels - pixels.mean(axis=0)
@@ -112,6 +112,33 @@ def _colour_histograms(images: np.ndarray, bins: int = 8) -> np.ndarray:
     offsets = (np.arange(n)[:, None, None] * 3 + np.arange(3)[None, None, :]) * bins
     counts = np.bincount((q + offsets).ravel(), minlength=n * 3 * bins).reshape(n, 3 * bins)
     return (counts / max(1, q.shape[1])).astype(np.float32)
+
+
+def _gradient_features(images: np.ndarray, cells: int = 4, bins: int = 9, global_bins: int = 36) -> np.ndarray:
+    """Edge features, vectorised over the batch: a HOG-like histogram of gradient orientations per
+    cell of a ``cells`` x ``cells`` grid, and the magnitudes of the Fourier transform of the whole
+    image's orientation histogram (unchanged when the picture is rotated: a square's edges repeat
+    every 90 degrees, a triangle's every 60)."""
+    n = len(images)
+    gray = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    gx = np.zeros_like(gray)
+    gy = np.zeros_like(gray)
+    gx[:, :, 1:-1] = gray[:, :, 2:] - gray[:, :, :-2]
+    gy[:, 1:-1, :] = gray[:, 2:, :] - gray[:, :-2, :]
+    mag = np.hypot(gx, gy)
+    angle = np.mod(np.arctan2(gy, gx), np.pi)  # orientation, not direction
+    h, w = gray.shape[1:]
+    cell_row = (np.arange(h) * cells // h)[:, None] * cells + (np.arange(w) * cells // w)[None, :]
+    fine = np.minimum((angle / np.pi * bins).astype(np.int64), bins - 1)
+    key = (np.arange(n)[:, None, None] * cells * cells + cell_row[None]) * bins + fine
+    hog = np.bincount(key.ravel(), weights=mag.ravel(), minlength=n * cells * cells * bins).reshape(n, -1)
+    coarse = np.minimum((angle / np.pi * global_bins).astype(np.int64), global_bins - 1)
+    glob = np.bincount((np.arange(n)[:, None, None] * global_bins + coarse).ravel(), weights=mag.ravel(),
+                       minlength=n * global_bins).reshape(n, global_bins)
+    glob = glob / np.maximum(glob.sum(axis=1, keepdims=True), 1e-6)
+    spectrum = np.abs(np.fft.rfft(glob, axis=1))[:, 1:9]
+    hog = hog / np.maximum(np.linalg.norm(hog, axis=1, keepdims=True), 1e-6)
+    return np.hstack([hog, spectrum * 4]).astype(np.float32)
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -280,6 +307,8 @@ def neighbours(dense: np.ndarray, k: int, *, reference: int = 20_000, seed: int 
 
     n = len(dense)
     k = min(k, n - 1)
+    if k < 1:
+        return np.zeros((n, 0), np.int64), np.zeros((n, 0))
     ref = np.arange(n) if n <= reference else np.sort(np.random.default_rng(seed).choice(n, reference, replace=False))
     nn = NearestNeighbors(n_neighbors=min(k + 1, len(ref)), metric="cosine", algorithm="brute").fit(dense[ref])
     dist, idx = nn.kneighbors(dense)

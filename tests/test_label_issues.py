@@ -238,3 +238,12 @@ def test_image_embeddings_from_a_local_model_folder(tmp_path):
     _, _, art = run(table, LabelIssuesConfig(embedding_model=str(model_dir), rounds=1, min_rows=10), ctx=ctx,
                     modality="image")
     assert art["method"]["models"] == ["pixels_logreg", "embedding_logreg"]
+
+
+def test_a_model_no_better_than_guessing_flags_nothing():
+    rng = np.random.default_rng(0)
+    words = np.array(["alpha", "beta", "gamma", "delta", "omega", "sigma"])
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(120)]
+    table = make_table(texts, list(rng.choice(["a", "b"], 120)))  # labels unrelated to the text
+    _, ledger, art = run(table, LabelIssuesConfig(outliers=False))
+    assert ledger.empty and art["warning"].startswith("no label issues flagged: the model's out-of-fold accuracy")
