@@ -281,10 +281,15 @@ def hf_trainer(a, clock: Clock):
                 torch.cuda.synchronize()        # ours syncs at the same steps (its loss read-back)
             clock.step_end("hf_trainer", step, *counted[step - 1], step == a.steps)
 
+    import dataclasses
+    # transformers 5 names length grouping train_sampling_strategy; 4.x had group_by_length=True.
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in names
+                else {"group_by_length": True})
     args = TrainingArguments(
         output_dir=a.work_out + "-hf", per_device_train_batch_size=a.batch_size, max_steps=a.steps,
         learning_rate=a.lr, warmup_steps=a.warmup, weight_decay=0.01, max_grad_norm=1.0, lr_scheduler_type="linear",
-        optim="adamw_torch_fused", train_sampling_strategy="group_by_length", seed=a.seed, data_seed=a.seed,
+        optim="adamw_torch_fused", **grouping, seed=a.seed, data_seed=a.seed,
         bf16=cuda, tf32=True if cuda else None, logging_steps=a.steps, save_strategy="no", eval_strategy="no",
         report_to=[], disable_tqdm=True, use_cpu=not cuda, dataloader_num_workers=0,
         dataloader_pin_memory=cuda, torch_compile=a.hf_compile)

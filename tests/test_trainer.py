@@ -139,6 +139,20 @@ def test_tiny_bert_loss_goes_down_and_beats_the_majority_baseline(trained):
     assert trained.training["attention"] == "sdpa" and trained.training["precision"] == "fp32"
 
 
+def test_the_best_evaluation_is_the_model_kept(trained):
+    evals = [r for r in read_log(trained.paths["train_log"]) if r["event"] == "eval" and "fold" not in r]
+    best = [r for r in evals if r["best"]][-1]
+    assert trained.training["best_step"] == best["step"]
+    assert trained.metrics["val"]["macro_f1"] == pytest.approx(best["macro_f1"])
+    assert trained.metrics["val"]["accuracy"] == pytest.approx(best["accuracy"])
+
+
+def test_dropout_is_set_in_the_saved_config(tmp_path, text_run, tiny_bert):
+    result = trainer.train(text_run, model=str(tiny_bert), out=str(tmp_path / "o"), dropout=0.0, max_steps=2, **FAST)
+    config = json.loads((result.model_dir / "config.json").read_text())
+    assert config["hidden_dropout_prob"] == 0.0 and config["attention_probs_dropout_prob"] == 0.0
+
+
 def test_metrics_json_has_every_figure_for_val_and_test(trained, text_run):
     metrics = json.loads(trained.paths["metrics"].read_text())
     labels = json.loads((text_run / "manifest.json").read_text())["labels"]
@@ -218,6 +232,7 @@ def test_freezing_leaves_frozen_parameters_unchanged(tmp_path, text_run, tiny_be
     assert 0 < params["trainable"] < params["total"]
 
 
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")  # peft calls it
 def test_lora_trains_adapters_and_saves_a_plain_merged_model(tmp_path, text_run, tiny_bert):
     result = trainer.train(text_run, model=str(tiny_bert), out=str(tmp_path / "o"), mode="lora", lora_r=4,
                            max_steps=12, **FAST)
@@ -263,7 +278,7 @@ def test_resume_refuses_other_options(tmp_path, text_run, tiny_bert):
 
 def test_tiny_vit_learns_colours_from_an_image_run(tmp_path, image_run, tiny_vit):
     result = trainer.train(image_run, model=str(tiny_vit), out=str(tmp_path / "o"), epochs=6, batch_size=8,
-                           lr=3e-3, threads=1, log_every=2, patience=0)
+                           lr=3e-3, threads=1, log_every=2, patience=0, curriculum="loss")
     losses = [r["loss"] for r in read_log(result.paths["train_log"]) if r["event"] == "train"]
     assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
     preds = result.predictions()

@@ -63,7 +63,7 @@ def curriculum_scores(kind: str, model, features, env: Env, seed: int, batch_siz
         return features.lengths.astype(np.float64)
     x = _features(model, features, batch_size, env)
     x = (x - x.mean(0)) / (x.std(0) + 1e-6)
-    y = torch.from_numpy(features.targets)
+    y = torch.tensor(features.targets)
     halves = np.random.default_rng(seed).permutation(len(x)) % 2 == 0
     a, b = torch.from_numpy(halves), torch.from_numpy(~halves)
     scores = torch.empty(len(x))

@@ -143,7 +143,9 @@ def apply_mode(model: nn.Module, cfg: TrainConfig) -> nn.Module:
     if cfg.freeze_layers > len(layers):
         raise ConfigError(f"freeze_layers: the model has {len(layers)} layers, got {cfg.freeze_layers}")
     base = model.base_model
-    embeddings = getattr(base, "embeddings", None) or model.get_input_embeddings()
+    embeddings = getattr(base, "embeddings", None)
+    if embeddings is None:
+        embeddings = model.get_input_embeddings()
     for module in [embeddings, *list(layers)[: cfg.freeze_layers]]:
         for param in module.parameters():
             param.requires_grad = False
