@@ -3,7 +3,6 @@ prints the result; library errors become one clear line on stderr and exit code 
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -15,28 +14,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import progress
+from .cli_errors import clean_errors
 from .config import starter_config
 from .errors import CuratorError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Curate a raw text or image dataset into leak-free splits with an audit report.")
 out = Console()
-err = Console(stderr=True)
 
 
-def _clean_errors(fn):
-    """Turn curator's named errors into one line and exit code 1; bugs still show a traceback."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except CuratorError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("interrupted: the previous output directory is unchanged")
-            raise typer.Exit(130) from None
-    return wrapper
+_clean_errors = clean_errors("the previous output directory is unchanged")
 
 
 @app.command()

@@ -84,6 +84,9 @@ class ValidateConfig(_Model):
     enabled: bool = True
     #: Drop rows whose label is missing (otherwise they are kept, unlabelled).
     require_label: bool = True
+    #: A label outside `labels:`: drop the row, fix it to its near miss ("Positve" -> "positive";
+    #: dropped when there is none), or flag it for review.
+    unknown_label: Literal["drop", "fix", "flag"] = "drop"
 
 
 class StepsConfig(_Model):

@@ -170,7 +170,10 @@ def _artifacts(members: pd.DataFrame, is_rep: pd.Series, n_conflicts: int, polic
                        "similarity": dict(zip(g[ID], g["sim"].astype(float)))})
     order = {k: i for i, k in enumerate(sizes.index[: policy.max_groups])}
     groups.sort(key=lambda grp: order[grp["key"]])
-    return {"groups": groups, "n_groups": int(len(sizes)), "label_conflicts": int(n_conflicts)}
+    # Every conflicted group's kept row, for the label-issues step (the groups above are a sample).
+    conflict_ids = members.loc[is_rep & members["conflict"], ID].tolist()
+    return {"groups": groups, "n_groups": int(len(sizes)), "label_conflicts": int(n_conflicts),
+            "conflict_ids": conflict_ids}
 
 
 class ExactDedupStep(Step):

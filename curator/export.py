@@ -43,8 +43,12 @@ def _arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_parquet(df: pd.DataFrame, path: Path) -> None:
+def write_parquet(df: pd.DataFrame, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """``metadata`` adds keys to the file's schema metadata (e.g. the label order of a list column)."""
     table = pa.Table.from_pandas(_arrow_safe(df), preserve_index=False)
+    if metadata:
+        extra = {k.encode(): v.encode() for k, v in metadata.items()}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
     pq.write_table(table, path, compression="zstd", write_statistics=True)
 
 

@@ -39,6 +39,8 @@ from .steps import Context, Step, StepResult
 from .table import ID, IMAGE, LABEL, TEXT, isin
 
 LABEL_ISSUE, OUTLIER = "label_issue", "outlier"
+SUGGESTIONS = "label_issues"  # the run directory's label_issues.parquet
+LABELS_KEY = "curator.labels"  # parquet metadata: the label order of its `probabilities` lists
 MIN_OUTLIER_SCALE = 0.05  # cosine distance
 EXAMPLE_CHARS = 200
 
@@ -90,7 +92,9 @@ def _conflict_ids(ctx: Context) -> set[str]:
 
 def load_predictions(path: Path, classes: list[str]) -> pd.DataFrame:
     """The trainer's ``predictions.parquet`` as an id-indexed frame of class probabilities, one column
-    per class: from ``prob_<label>`` columns, or from a ``probs`` list column in ``classes`` order."""
+    per class: from ``prob_<label>`` columns, or from a ``probabilities`` (or ``probs``) list column,
+    in the order the file's metadata names (``trainer.labels`` or ``curator.labels``), else in
+    ``classes`` order."""
     if not path.is_file():
         raise InputError(f"{path}: predictions file not found")
     frame = pd.read_parquet(path)
@@ -103,17 +107,37 @@ def load_predictions(path: Path, classes: list[str]) -> pd.DataFrame:
         if missing:
             raise InputError(f"{path}: no probability column {missing[0]!r}; expected one prob_<label> per label")
         probs = frame[cols].to_numpy(dtype=np.float64)
-    elif "probs" in frame:
-        probs = np.stack(frame["probs"].map(lambda p: np.asarray(p, dtype=np.float64)).to_numpy())
-        if probs.ndim != 2 or probs.shape[1] != len(classes):
-            raise InputError(f"{path}: 'probs' lists have {probs.shape[-1]} values; expected {len(classes)} "
-                             f"(one per label: {', '.join(classes)})")
+    elif "probabilities" in frame or "probs" in frame:
+        col = "probabilities" if "probabilities" in frame else "probs"
+        order = _file_labels(path) or classes
+        probs = np.stack(frame[col].map(lambda p: np.asarray(p, dtype=np.float64)).to_numpy())
+        if probs.ndim != 2 or probs.shape[1] != len(order):
+            raise InputError(f"{path}: {col!r} lists have {probs.shape[-1]} values; expected {len(order)} "
+                             f"(one per label: {', '.join(order)})")
+        missing = [c for c in classes if c not in order]
+        if missing:
+            raise InputError(f"{path}: no probability for label {missing[0]!r}; the file's labels are "
+                             f"{', '.join(order)}")
+        probs = probs[:, [order.index(c) for c in classes]]
     else:
-        raise InputError(f"{path}: expected prob_<label> columns or a 'probs' list column")
+        raise InputError(f"{path}: expected prob_<label> columns or a 'probabilities' list column")
     probs = np.clip(np.nan_to_num(probs), 0, None)
     sums = probs.sum(axis=1, keepdims=True)
     probs = np.divide(probs, sums, out=np.full_like(probs, 1 / len(classes)), where=sums > 0)
     return pd.DataFrame(probs, index=frame.index.astype(str), columns=classes)
+
+
+def _file_labels(path: Path) -> list[str] | None:
+    """The label order a predictions file records in its parquet metadata, if any."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    for key in (b"trainer.labels", LABELS_KEY.encode()):
+        if key in meta:
+            return [str(x) for x in json.loads(meta[key])]
+    return None
 
 
 class LabelIssuesStep(Step):
@@ -178,6 +202,8 @@ class LabelIssuesStep(Step):
         result = self._decisions(sub, classes, y, suggested, score, issue, twin, from_dedup, outlier, z, mean_dist)
         result.artifacts = self._artifacts(sub, classes, y, suggested, score, issue, outlier, z, mean_dist, twin,
                                            probs, models, folds, suspects_first, time.perf_counter() - start)
+        result.tables = {SUGGESTIONS: suggestions_table(sub[ID], sub[LABEL], classes, suggested, score, issue,
+                                                        outlier, probs)}
         result.artifacts["majority_rate"] = round(majority, 4)
         result.artifacts["accuracy"] = round(accuracy, 4)
         if weak:
@@ -315,6 +341,27 @@ class LabelIssuesStep(Step):
             "per_class": per_class,
             "confusion": {g: {s: int(v) for s, v in row.items() if v} for g, row in confusion.iterrows()},
         }
+
+
+def suggestions_table(ids: pd.Series, given: pd.Series, classes: list[str], suggested: np.ndarray,
+                      score: np.ndarray, issue: np.ndarray, outlier: np.ndarray, probs: np.ndarray) -> pd.DataFrame:
+    """Every scored row's suggestion, surest label issue first: ``id, label, suggested_label, score,
+    confidence, issue, outlier, probabilities``. ``score`` is how surely the given label is wrong
+    (as in the ledger); ``confidence`` is the probability of the suggested label (what Label Studio
+    shows as a pre-annotation's score); ``probabilities`` is a list in ``classes`` order, which the
+    frame's ``attrs`` (and so the file's metadata, ``curator.labels``) record."""
+    cls = np.asarray(classes, dtype=object)
+    frame = pd.DataFrame({
+        ID: ids.astype(str).to_numpy(dtype=object), LABEL: given.astype(str).to_numpy(dtype=object),
+        "suggested_label": cls[suggested], "score": np.round(score, 6),
+        "confidence": np.round(probs[np.arange(len(probs)), suggested], 6),
+        "issue": np.asarray(issue, bool), "outlier": np.asarray(outlier, bool),
+        "probabilities": list(probs.astype(np.float32)),  # row views of one array, as the trainer writes
+    })
+    order = np.lexsort((frame[ID].to_numpy(dtype=str), -frame["score"].to_numpy()))
+    frame = frame.iloc[order].reset_index(drop=True)
+    frame.attrs[LABELS_KEY] = list(classes)
+    return frame
 
 
 def _renormalise(p: np.ndarray) -> np.ndarray:

@@ -162,8 +162,9 @@ def _run(cfg: Config, out_dir: Path) -> RunResult:
             write_parquet(ledger, tmp / "ledger.parquet")
             written["ledger.parquet"] = tmp / "ledger.parquet"
             bar.advance(2)
-        outputs = {name: {"rows": _rows_of(name, splits, dropped, ledger), "sha256": sha256_file(p)}
-                   for name, p in sorted(written.items())}
+            step_tables = _write_step_tables(ctx.tables, tmp, written)
+        outputs = {name: {"rows": step_tables[name] if name in step_tables else _rows_of(name, splits, dropped, ledger),
+                          "sha256": sha256_file(p)} for name, p in sorted(written.items())}
 
         report = build_report_data(cfg=cfg, original=original, bad=bad, final=table, ledger=ledger,
                                    stats=runner.stats, artifacts=ctx.artifacts, leak=leak, split_col=SPLIT,
@@ -180,6 +181,20 @@ def _run(cfg: Config, out_dir: Path) -> RunResult:
     names = [*written, "report.json", "report.html", "manifest.json"]
     counts = {**totals, **{name: len(frame) for name, frame in splits.items()}}
     return RunResult(out_dir=out_dir, paths={n: out_dir / n for n in names}, counts=counts, report=report)
+
+
+def _write_step_tables(tables: dict[str, pd.DataFrame], tmp: Path, written: dict[str, Path]) -> dict[str, int]:
+    """Tables steps added to the run (``label_issues.parquet``...): their ``attrs`` become the file's
+    metadata, as JSON. Returns file name -> rows."""
+    import json
+
+    rows = {}
+    for name, frame in sorted(tables.items()):
+        path = tmp / f"{name}.parquet"
+        write_parquet(frame, path, metadata={k: json.dumps(v) for k, v in frame.attrs.items()})
+        written[path.name] = path
+        rows[path.name] = len(frame)
+    return rows
 
 
 def _rows_of(name: str, splits: dict, dropped: pd.DataFrame, ledger: pd.DataFrame) -> int:

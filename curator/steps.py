@@ -35,6 +35,9 @@ class StepResult:
     kept: pd.DataFrame = field(default_factory=empty_decisions)  # explanations for rows kept on purpose
     added: pd.DataFrame | None = None  # new rows, each with parent_id and a `reason` column
     artifacts: dict[str, Any] = field(default_factory=dict)  # figures and examples for the report
+    #: Tables the run directory gains (name -> frame, written as ``<name>.parquet``), for outputs
+    #: too large for the report, such as every label-issue suggestion.
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Context:
     root: Any = None
     clock: Callable[[], float] = time.perf_counter
     artifacts: dict[str, dict] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # steps' extra output tables
 
 
 class Step:
@@ -142,6 +146,7 @@ class Runner:
             seconds=round(self.ctx.clock() - start, 4)))
         if result.artifacts:
             self.ctx.artifacts[step.name] = result.artifacts
+        self.ctx.tables.update(result.tables)
         return out
 
     @staticmethod

@@ -306,8 +306,7 @@ class ValidateStep(Step):
     def from_config(cls, cfg) -> "ValidateStep":
         rules = [r for name in cfg.rules for r in load_rules(resolve_rule_path(name, cfg.base_dir))]
         vcfg = cfg.steps.validate_
-        return cls(rules, cfg.labels, vcfg.require_label, getattr(vcfg, "unknown_label", "drop"),
-                   cfg.output.report.examples_per_reason)
+        return cls(rules, cfg.labels, vcfg.require_label, vcfg.unknown_label, cfg.output.report.examples_per_reason)
 
     def apply(self, table: pd.DataFrame, ctx: Context) -> StepResult:
         cctx = CheckContext(root=ctx.root, labels=self.labels, workers=self.workers)

@@ -3,7 +3,6 @@ exit code 1; the token is never printed."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -15,14 +14,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import progress
-from ..errors import CuratorError
+from ..cli_errors import clean_errors, err
 
 labelstudio_app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                               help="Sync with a Label Studio server: push tasks with pre-annotations, pull "
                                    "annotations, measure agreement.\n\n"
                                    "Example: curator labelstudio push out/ --project \"tickets review\"")
 out = Console()
-err = Console(stderr=True)
 
 URL = typer.Option(None, "--url", help="Server URL (default: LABEL_STUDIO_URL, then labelstudio.url in --config).")
 API_KEY = typer.Option(None, "--api-key", help="API token, legacy or personal access token (default: "
@@ -33,18 +31,7 @@ PROJECT = typer.Option(..., "--project", "-p", help="The project's title (create
 AS_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
-def _clean_errors(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except CuratorError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err.print("interrupted: re-run the same command to finish; nothing will be duplicated")
-            raise typer.Exit(130) from None
-    return wrapper
+_clean_errors = clean_errors("re-run the same command to finish; nothing will be duplicated")
 
 
 def _settings(config: Optional[Path]):
@@ -79,7 +66,10 @@ def push(
     which: str = typer.Option("all", "--which", "-w", help="all, train, val, test, or flagged (rows to review, "
                               "with their reason shown to the annotator)."),
     predictions: Optional[Path] = typer.Option(None, "--predictions", help="predictions.parquet (id, predicted_label, "
-                                               "score or probabilities) or suggested labels, as pre-annotations."),
+                                               "confidence or probabilities) or suggested labels, as pre-annotations "
+                                               "(default for a run directory: its label_issues.parquet)."),
+    suggestions: bool = typer.Option(True, "--suggestions/--no-suggestions", help="Without --predictions, push a "
+                                     "run's label-issue suggestions (label_issues.parquet) as pre-annotations."),
     model_version: Optional[str] = typer.Option(None, "--model-version", help="Name of the predictions' model "
                                                 "(default: the file's name and checksum)."),
     files_root: Optional[Path] = typer.Option(None, "--files-root", help="The server's "
@@ -100,13 +90,15 @@ def push(
 
     progress.enable(not quiet and not as_json)
     result = run_push(source, project, url=url, api_key=api_key, settings=_settings(config), which=which,
-                      predictions=predictions, model_version=model_version, files_root=files_root,
-                      batch_size=batch_size)
+                      predictions=predictions, model_version=model_version, suggestions=suggestions,
+                      files_root=files_root, batch_size=batch_size)
     if as_json:
         return _dump(result.summary())
     out.print(_table(f"pushed to {result.project!r} (project {result.project_id})", {
         "rows": result.rows, "created": result.created, "updated": result.updated, "unchanged": result.unchanged,
-        "predictions added": result.predictions, "seconds": result.seconds}))
+        "predictions added": result.predictions,
+        "pre-annotations from": result.predictions_file.name if result.predictions_file else None,
+        "seconds": result.seconds}))
     if result.duplicates:
         err.print(f"warning: {len(result.duplicates)} rows have more than one task on the server (made outside "
                   f"curator), e.g. {escape(result.duplicates[0])}; curator updates the oldest")

@@ -1,9 +1,12 @@
-"""Pre-annotations: the trainer's ``predictions.parquet`` or the label-issue step's suggestions.
+"""Pre-annotations: the trainer's ``predictions.parquet`` or the label-issue step's suggestions
+(a run directory's ``label_issues.parquet``).
 
 Accepted columns: ``id``; the label in ``predicted_label`` (or ``prediction``, ``pred_label``,
-``suggested_label``); the score in ``score`` (or ``confidence``, ``suggested_score``), else the
-highest of ``probabilities`` (a list in label order, or a label -> probability map) or of
-``prob_<label>`` columns; and optionally ``model_version``. Without a ``model_version`` column or
+``suggested_label``; a list is a multi-label prediction); the score in ``confidence`` (or ``score``,
+``suggested_score``), else the highest of ``probabilities`` (a list in label order, or a label ->
+probability map) or of ``prob_<label>`` columns; and optionally ``model_version``. ``confidence``
+comes first because ``label_issues.parquet`` also has a ``score``: how surely the *given* label is
+wrong, which is not the suggestion's confidence. Without a ``model_version`` column or
 argument the version is ``<file stem>-<first 8 hex of the file's sha256>``, so pushing the same
 file again adds nothing and a new file adds a new version beside the old one.
 """
@@ -21,7 +24,7 @@ from .label_config import LabelSpace, _short
 from .source import Source
 
 LABEL_COLUMNS = ("predicted_label", "prediction", "pred_label", "suggested_label", "predicted")
-SCORE_COLUMNS = ("score", "confidence", "suggested_score", "suggested_label_score")
+SCORE_COLUMNS = ("confidence", "score", "suggested_score", "suggested_label_score")
 MODEL_VERSION = "model_version"
 
 
@@ -56,7 +59,7 @@ def load(path: str | Path, space: LabelSpace, *, model_version: str | None = Non
     if ID not in raw or label_col is None:
         raise SourceError(f"{path}: expected an 'id' column and a label column (one of {', '.join(LABEL_COLUMNS)})")
     out = pd.DataFrame({ID: raw[ID].astype(str).to_numpy(dtype=object),
-                        LABEL: raw[label_col].astype(object).to_numpy()})
+                        LABEL: _labels(raw[label_col].astype(object))})
     out["score"] = _score(raw, space)
     if MODEL_VERSION in raw and model_version is None:
         out[MODEL_VERSION] = raw[MODEL_VERSION].astype(str).to_numpy(dtype=object)
@@ -66,6 +69,14 @@ def load(path: str | Path, space: LabelSpace, *, model_version: str | None = Non
     out[LABEL] = out[LABEL].astype(str)
     _check_labels(out, space, path)
     return out.drop_duplicates([ID, MODEL_VERSION], keep="last").reset_index(drop=True)
+
+
+def _labels(values: pd.Series) -> np.ndarray:
+    """Label strings; a list of labels (the trainer's multi-label prediction) becomes ``a|b``."""
+    present = values.dropna()
+    if len(present) and isinstance(present.iloc[0], list | tuple | np.ndarray):  # a parquet column has one type
+        values = values.map(lambda v: None if v is None else "|".join(sorted(map(str, v))))
+    return values.to_numpy()
 
 
 def default_version(path: Path) -> str:

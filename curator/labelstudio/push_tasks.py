@@ -50,6 +50,7 @@ class PushResult:
     attempts: int = 1
     duplicates: list[str] = field(default_factory=list)
     removed_duplicates: int = 0
+    predictions_file: Path | None = None  # where the pre-annotations came from
     state_path: Path | None = None
     seconds: float = 0.0
     tasks: dict[str, int] = field(default_factory=dict, repr=False)
@@ -76,15 +77,18 @@ class _ServerTasks:
 
 def push(source: str | Path, project: str, *, url: str | None = None, api_key: str | None = None,
          settings: LabelStudioSettings | None = None, which: str = "all", predictions: str | Path | None = None,
-         model_version: str | None = None, files_root: str | Path | None = None, batch_size: int = 500,
+         model_version: str | None = None, suggestions: bool = True, files_root: str | Path | None = None,
+         batch_size: int = 500,
          page_size: int = 1000, timeout: float = 60.0, retries: int = 2, progress_bar: bool = False,
          on_batch: Callable[[int, int], None] | None = None, sleep: Callable[[float], None] = time.sleep
          ) -> PushResult:
     """Push a run directory's or dataset file's rows to the project titled ``project``.
 
     ``which`` picks all rows, one split, or the rows flagged for review (their reason is shown to the
-    annotator). ``predictions`` is a predictions file (see ``curator.labelstudio.predictions``).
-    ``on_batch(done, total)`` is called after each imported batch.
+    annotator). ``predictions`` is a predictions file (see ``curator.labelstudio.predictions``);
+    without one, a run directory's label-issue suggestions (``label_issues.parquet``) become the
+    pre-annotations unless ``suggestions`` is False. ``on_batch(done, total)`` is called after each
+    imported batch.
     """
     if not project or not project.strip():
         raise LabelStudioError("--project: expected a project title, got an empty one")
@@ -93,6 +97,8 @@ def push(source: str | Path, project: str, *, url: str | None = None, api_key: s
     started = time.monotonic()
     src = source_mod.load(source, which)
     space = preds_mod.label_space(src)
+    if predictions is None and suggestions:
+        predictions = src.suggestions
     preds = preds_mod.load(predictions, space, model_version=model_version) if predictions else None
     conn = resolve(url, api_key, settings, local_files_root=files_root)
     rows = src.rows
@@ -111,7 +117,7 @@ def push(source: str | Path, project: str, *, url: str | None = None, api_key: s
     state = SyncState.load(src.sync_dir, project)
     state.bind(conn.url, project_id)
     result = PushResult(project=project, project_id=project_id, url=conn.url, rows=len(rows),
-                        state_path=state.path)
+                        predictions_file=Path(predictions) if predictions else None, state_path=state.path)
     pusher = _Pusher(session, project_id, wanted, wanted_preds, state, result, batch_size, page_size, on_batch)
     interrupted = bool(state.data.get("push_open"))  # the last push died: its last request may have landed late
     state.data["push_open"] = True

@@ -25,6 +25,7 @@ from .errors import SourceError
 WHICH = ("all", "train", "val", "test", "flagged")
 SPLITS = ("train", "val", "test")
 REASON, DETAIL = "curator_reason", "curator_detail"
+SUGGESTIONS = "label_issues.parquet"  # written by the label-issues step of `curator run`
 
 
 @dataclass
@@ -45,6 +46,12 @@ class Source:
     @property
     def sync_dir(self) -> Path:
         return sync_dir(self.path)
+
+    @property
+    def suggestions(self) -> Path | None:
+        """A run's label-issue suggestions (``label_issues.parquet``), if the run wrote them."""
+        path = self.path / SUGGESTIONS
+        return path if self.is_run and path.is_file() else None
 
 
 def sync_dir(path: Path) -> Path:
