@@ -119,6 +119,26 @@ def near_summary(artifacts: dict) -> dict | None:
             "counts_near_threshold": art.get("counts_near_threshold", [])}
 
 
+def validation_summary(artifacts: dict) -> dict | None:
+    """Per rule: rows failed, dropped, flagged, fixed, with examples and fixes before -> after; and
+    the per-class table. (The validate step already bounded every list.)"""
+    art = artifacts.get("validate")
+    if not art:
+        return None
+    return {k: art.get(k) for k in ("rules", "label_checks", "per_class")}
+
+
+def label_issue_summary(artifacts: dict) -> dict | None:
+    """Label issues ranked by score with the given and suggested label, outliers, the per-class
+    error rates and the given-versus-suggested confusion. (Ranked lists are capped by report_rows.)"""
+    art = artifacts.get("label_issues")
+    if not art:
+        return None
+    keys = ("method", "accuracy", "majority_rate", "n_issues", "n_dropped", "n_outliers", "issues", "outliers",
+            "per_class", "confusion", "warning", "skipped")
+    return {k: art[k] for k in keys if k in art}
+
+
 def thumbnail_uri(path: Path, size: int = 112) -> str | None:
     """A small JPEG data URI of an image, or None if it cannot be read."""
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -164,6 +184,8 @@ def build_report_data(*, cfg, original: pd.DataFrame, bad: pd.DataFrame, final: 
         "duplicate_groups": duplicate_groups(artifacts, lookup),
         "label_conflicts": int(sum(a.get("label_conflicts", 0) for a in artifacts.values())),
         "near_duplicates": near_summary(artifacts),
+        "validation": validation_summary(artifacts),
+        "label_issues": label_issue_summary(artifacts),
         "leak_check": leak,
         "images": ({"examples": image_examples(final, split_col, max(1, rcfg.thumbnails // max(1, len(names))))}
                    if cfg.modality == "image" else None),

@@ -130,6 +130,8 @@ def _view(data: Mapping[str, Any], thumbs: dict[str, str]) -> dict[str, Any]:
         "reasons": [_reason(r) for r in _list(data.get("reasons"))],
         "groups": [_group(g) for g in _list(data.get("duplicate_groups"))],
         "near": _near(data.get("near_duplicates")),
+        "validation": _validation(data.get("validation")),
+        "label_issues": _label_issues(data.get("label_issues")),
         "label_conflicts": _int(data.get("label_conflicts")),
         "labels": labels,
         "lengths": lengths,
@@ -219,6 +221,49 @@ def _near(near: Any) -> dict[str, Any] | None:
         chart = charts.histogram(edges, {"verified pairs": counts}, "Similarity of near-duplicate pairs")
     return {"measure": near.get("measure"), "threshold": near.get("threshold"), "chart": chart,
             "counts": [_get(r) for r in _list(near.get("counts_near_threshold"))]}
+
+
+def _validation(validation: Any) -> dict[str, Any] | None:
+    """Per rule: its counts, failing examples, and fixes as before -> after; the per-class table."""
+    validation = _get(validation)
+    if not validation:
+        return None
+    rules = []
+    for rule in _list(validation.get("rules")):
+        rule = _get(rule)
+        rules.append({
+            "name": str(rule.get("name") or ""), "check": rule.get("check"), "field": rule.get("field"),
+            "severity": str(rule.get("severity") or ""), "where": rule.get("where"),
+            **{k: _int(rule.get(k)) for k in ("failed", "dropped", "flagged", "fixed")},
+            "examples": [{"id": str(_get(e).get("id")), "value": _get(e).get("value"), "detail": _get(e).get("detail")}
+                         for e in _list(rule.get("examples"))],
+            "fixes": [{"id": str(_get(e).get("id")), "column": _get(e).get("column"), "before": _get(e).get("before"),
+                       "after": _get(e).get("after")} for e in _list(rule.get("fix_examples"))],
+        })
+    checks = {str(k): _int(v) for k, v in _get(validation, "label_checks").items()}
+    return {"rules": rules, "label_checks": checks, "per_class": [_get(r) for r in _list(validation.get("per_class"))]}
+
+
+def _label_issues(found: Any) -> dict[str, Any] | None:
+    """Suspected label errors ranked by score, outliers, per-class error rates and the confusion."""
+    found = _get(found)
+    if not found:
+        return None
+    method = _get(found, "method")
+    confusion = {str(g): {str(k): _int(v) for k, v in _get(row).items()} for g, row in _get(found, "confusion").items()}
+    suggested = sorted({k for row in confusion.values() for k in row})
+    return {
+        "skipped": found.get("skipped"), "warning": found.get("warning"),
+        "models": [str(m) for m in _list(method.get("models"))], "folds": method.get("folds"),
+        "rounds": method.get("rounds"), "rows": method.get("rows"), "accuracy": found.get("accuracy"),
+        "majority_rate": found.get("majority_rate"),
+        **{k: _int(found.get(k)) for k in ("n_issues", "n_dropped", "n_outliers")},
+        "issues": [_get(r) for r in _list(found.get("issues"))],
+        "outliers": [_get(r) for r in _list(found.get("outliers"))],
+        "per_class": [_get(r) for r in _list(found.get("per_class"))],
+        "confusion": {"given": sorted(confusion), "suggested": suggested,
+                      "cells": [[confusion[g].get(k, 0) for k in suggested] for g in sorted(confusion)]},
+    }
 
 
 def _group(group: Any) -> dict[str, Any]:
