@@ -241,7 +241,13 @@ def _validation(validation: Any) -> dict[str, Any] | None:
                        "after": _get(e).get("after")} for e in _list(rule.get("fix_examples"))],
         })
     checks = {str(k): _int(v) for k, v in _get(validation, "label_checks").items()}
-    return {"rules": rules, "label_checks": checks, "per_class": [_get(r) for r in _list(validation.get("per_class"))]}
+    per_class = _rows(validation.get("per_class"), ("label", "rows", "dropped", "flagged", "fixed"))
+    return {"rules": rules, "label_checks": checks, "per_class": per_class}
+
+
+def _rows(rows: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Table rows with exactly ``keys`` (missing ones None), so the template never meets a gap."""
+    return [{k: _get(r).get(k) for k in keys} for r in _list(rows)]
 
 
 def _label_issues(found: Any) -> dict[str, Any] | None:
@@ -258,9 +264,10 @@ def _label_issues(found: Any) -> dict[str, Any] | None:
         "rounds": method.get("rounds"), "rows": method.get("rows"), "accuracy": found.get("accuracy"),
         "majority_rate": found.get("majority_rate"),
         **{k: _int(found.get(k)) for k in ("n_issues", "n_dropped", "n_outliers")},
-        "issues": [_get(r) for r in _list(found.get("issues"))],
-        "outliers": [_get(r) for r in _list(found.get("outliers"))],
-        "per_class": [_get(r) for r in _list(found.get("per_class"))],
+        "issues": _rows(found.get("issues"), ("id", "given", "suggested", "score", "confidence", "content",
+                                              "conflict_with")),
+        "outliers": _rows(found.get("outliers"), ("id", "label", "z", "content")),
+        "per_class": _rows(found.get("per_class"), ("label", "rows", "issues", "outliers", "top_suggested")),
         "confusion": {"given": sorted(confusion), "suggested": suggested,
                       "cells": [[confusion[g].get(k, 0) for k in suggested] for g in sorted(confusion)]},
     }

@@ -156,3 +156,14 @@ def test_expression_names_unknown_columns(tmp_path):
     with pytest.raises(RuleError, match=re.escape("rule 1 (expression): expression 'len(body) > 0': unknown column "
                                                   "'body'; columns are: id, text, label, source")):
         run_rules(make_table(["a"]), [{"check": "expression", "params": {"expr": "len(body) > 0"}}], tmp_path)
+
+
+@pytest.mark.parametrize("rule, field, passing, failing", [
+    ({"check": "allowed_values", "params": {"values": ["web", "email"]}}, "channel", "web", "fax"),
+    ({"check": "label_in_set", "params": {"labels": ["positive", "negative"]}}, "label", "negative", "Positve"),
+    ({"check": "pii"}, "text", "my order 12917 is late", "mail me at chen.wei@example.com"),
+])
+def test_value_checks_pass_and_fail_with_their_reason_code(tmp_path, rule, field, passing, failing):
+    table = make_table(["t one", "t two"], ["positive", "positive"])
+    table[field] = [passing, failing]
+    assert decided(tmp_path, table, {**rule, "field": field, "severity": "error"}) == {"r1": ("dropped", f"rule:{rule['check']}")}

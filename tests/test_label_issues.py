@@ -164,6 +164,27 @@ def test_trainer_predictions_replace_the_cheap_model(tickets, tmp_path):
     assert ledger2["id"].tolist() == ["t0"]
 
 
+def test_the_trainers_own_predictions_file_is_read_in_the_label_order_it_records(tickets, tmp_path):
+    """The feedback loop: trainer/outputs.py writes `probabilities` lists in its own label order."""
+    pytest.importorskip("torch")
+    from trainer.outputs import prediction_frame, write_predictions
+
+    table, _ = tickets
+    probs = pd.read_parquet(_predictions(table, tmp_path / "p.parquet", disagree=[0]))
+    order = LABELS[::-1]  # the trainer's order differs from the run's
+    frame = prediction_frame("train", table["id"].to_numpy(), table["label"].tolist(),
+                             probs[[f"prob_{k}" for k in order]].to_numpy(), order, multi_label=False)
+    write_predictions([frame], order, tmp_path / "predictions.parquet")
+    conf = LabelIssuesConfig(model="predictions", outliers=False)
+    _, ledger, art = run(table, conf, labels=LABELS, predictions=tmp_path / "predictions.parquet")
+    assert ledger["id"].tolist() == ["t0"] and art["method"]["models"] == ["predictions"]
+    wrong = pd.read_parquet(tmp_path / "predictions.parquet").assign(probabilities=lambda f: f["probabilities"].map(
+        lambda p: p[:3]))
+    wrong.to_parquet(tmp_path / "short.parquet")
+    with pytest.raises(InputError, match="'probabilities' lists have 3 values; expected 5"):
+        run(table, conf, labels=LABELS, predictions=tmp_path / "short.parquet")
+
+
 def test_predictions_cover_some_rows_and_the_cheap_model_the_rest(tickets, tmp_path):
     table, _ = tickets
     path = _predictions(table.iloc[:100], tmp_path / "p.parquet", disagree=[0])
