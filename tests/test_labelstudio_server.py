@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import threading
 from pathlib import Path
 
@@ -276,14 +277,22 @@ def test_three_annotators_fleiss_and_krippendorff_by_hand(tmp_path, conn, sdk, a
     found = status("three annotators", data, **conn)
     assert (found["tasks"], found["annotated"], found["remaining"]) == (4, 4, 0)
     assert found["changed_since_last_pull"]["rows"] == 0
+    annotate(sdk, tasks["r3"], "a", sdk.users.whoami().id)  # a fourth annotator, after the pull
+    changed = status("three annotators", data, **conn)["changed_since_last_pull"]
+    assert (changed["rows"], changed["annotations"], changed["deleted"]) == (1, 1, 0)
 
 
 # -- tokens, faults, bad input -----------------------------------------------------------------------------------
-def test_personal_access_token_works(tmp_path, server, sdk):
+def test_personal_access_token_works_and_is_never_logged(tmp_path, server, sdk, caplog):
+    caplog.set_level(logging.DEBUG)  # every logger, the SDK's and httpx's included
     pat = sdk.tokens.create().token
     assert pat.count(".") == 2  # a JWT refresh token, exchanged by the SDK
     data = write_csv(tmp_path / "d.csv", text_rows(3))
     assert push(data, "pat", url=server.url, api_key=pat).created == 3
+    assert pull("pat", data, url=server.url, api_key=pat).annotations == 0
+    assert caplog.records and pat not in caplog.text and pat.split(".")[-1] not in caplog.text
+    for path in sync_dir(data).rglob("*"):
+        assert not path.is_file() or pat.encode() not in path.read_bytes()
 
 
 def test_wrong_token_down_server_and_bad_labels_give_one_line_errors(tmp_path, server, conn, sdk, annotators):
@@ -361,7 +370,7 @@ def test_timed_out_import_is_checked_before_it_is_retried(tmp_path, conn, sdk):
 
 
 # -- the command line -------------------------------------------------------------------------------------------
-def test_cli_push_status_pull_agreement(tmp_path, server, monkeypatch):
+def test_cli_push_status_pull_agreement(tmp_path, server, monkeypatch, caplog):
     import typer
     from typer.testing import CliRunner
 
@@ -370,6 +379,7 @@ def test_cli_push_status_pull_agreement(tmp_path, server, monkeypatch):
     app = typer.Typer()
     app.add_typer(labelstudio_app, name="labelstudio")
     runner = CliRunner()
+    caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("LABEL_STUDIO_URL", server.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", server.token)
     data = write_csv(tmp_path / "cli.csv", text_rows(5))
@@ -384,3 +394,36 @@ def test_cli_push_status_pull_agreement(tmp_path, server, monkeypatch):
     res = runner.invoke(app, ["labelstudio", "pull", "--project", "cli", "--into", str(data)])
     assert res.exit_code == 1 and "not-the-token-123456" not in res.output
     assert res.output.startswith("error: Label Studio at") and res.output.count("\n") == 1
+    assert caplog.records and server.token not in caplog.text and "not-the-token-123456" not in caplog.text
+    written = [p for p in sync_dir(data).rglob("*") if p.is_file()]
+    assert written and not any(server.token.encode() in p.read_bytes() for p in written)
+
+
+# -- a run's review rows, with the label-issue suggestions as pre-annotations -------------------------------------
+def test_run_suggestions_are_pre_annotations_and_flagged_tasks_show_why(tmp_path, conn, sdk):
+    import curator
+    from test_review_outputs import review_run
+
+    config, planted = review_run(tmp_path)
+    run_dir = curator.run(config).out_dir
+    suggestions = pd.read_parquet(run_dir / "label_issues.parquet").set_index("id")
+    ledger = pd.read_parquet(run_dir / "ledger.parquet")
+    flagged = set(ledger.loc[ledger["action"] == "flagged", "id"]) - set(ledger.loc[ledger["action"] == "dropped", "id"])
+
+    pushed = push(run_dir, "review", which="flagged", **conn)
+    assert pushed.predictions_file == run_dir / "label_issues.parquet"
+    tasks = {t.data["id"]: t for t in tasks_of(sdk, "review")}
+    assert set(tasks) == flagged and pushed.predictions == len(flagged & set(suggestions.index)) > 10
+    pred = tasks[planted["dup_wrong"]].predictions[0]
+    assert pred.model_version.startswith("label_issues-")
+    assert pred.score == pytest.approx(suggestions.loc[planted["dup_wrong"], "confidence"], abs=1e-5)
+    assert pred.result[0]["value"]["choices"] == [suggestions.loc[planted["dup_wrong"], "suggested_label"]]
+    notes = {rid: t.data["curator_note"] for rid, t in tasks.items()}
+    assert notes[planted["shouting"]].startswith("flagged: rule:shouting (")
+    assert notes[planted["dup_wrong"]].startswith("flagged: label_conflict; label_issue")
+    assert any(notes[rid].startswith("flagged: label_issue (given '") for rid in planted["flipped"] & set(notes))
+
+    again = push(run_dir, "review", which="flagged", **conn)
+    assert (again.created, again.predictions) == (0, 0)
+    plain = push(run_dir, "review, no suggestions", which="flagged", suggestions=False, **conn)
+    assert plain.predictions == 0 and plain.predictions_file is None
