@@ -52,6 +52,7 @@ bench: $(STAMP) $(LS_STAMP)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/dedup_text.py
 	$(BIN)/python bench/dedup_image.py
+	$(BIN)/python bench/label_issues.py
 	$(BIN)/python bench/labelstudio.py
 
 clean:

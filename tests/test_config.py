@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from curator.config import load_config, parse_config, starter_config
+from curator.label_issues import LabelIssuesConfig
 from curator.errors import ConfigError
 
 
@@ -70,6 +71,11 @@ def test_starter_configs_are_valid_and_commented(tmp_path, modality):
     cfg = load_config(path)
     assert cfg.modality == modality
     assert cfg.base_dir == Path(tmp_path).resolve()
+    # The label-issues and Label Studio sections are spelled out, with comments, at their defaults.
+    section = text[text.index("  label_issues:"):text.index("\nsplit:")]
+    assert section.count("#") >= 8 and "drop_above" in section and "predictions" in section
+    assert cfg.steps.label_issues == LabelIssuesConfig() and cfg.steps.validate_.unknown_label == "drop"
+    assert "labelstudio:" in text and cfg.labelstudio.policy == "majority"
 
 
 def test_starter_config_rejects_unknown_modality():
