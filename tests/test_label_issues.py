@@ -20,9 +20,9 @@ from conftest import SAMPLE, make_table
 LABELS = ["billing", "shipping", "account", "product_defect", "praise"]
 
 
-@pytest.fixture(scope="module")
-def tickets():
-    """300 distinct sample tickets with known labels, 15 of them (5%) flipped by a seed."""
+def flipped_tickets() -> tuple[pd.DataFrame, set[str]]:
+    """300 distinct sample tickets (ids t0...) with known labels, 15 of them (5%) flipped by a seed;
+    and the flipped ids."""
     table = ingest(parse_config({"input": {"path": str(SAMPLE / "text" / "tickets.csv")}})).table
     table = table[table["label"].isin(LABELS) & table["text"].fillna("").str.len().gt(20)]
     table = table.drop_duplicates("text").sample(300, random_state=0).reset_index(drop=True)
@@ -34,6 +34,11 @@ def tickets():
     table["label"] = labels
     table["id"] = [f"t{i}" for i in range(len(table))]
     return table, set(table["id"].iloc[flipped])
+
+
+@pytest.fixture(scope="module")
+def tickets():
+    return flipped_tickets()
 
 
 def run(table, config=None, ctx=None, **step):

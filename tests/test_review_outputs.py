@@ -14,21 +14,19 @@ import pyarrow.parquet as pq
 import pytest
 
 import curator
-from curator.config import parse_config
 from curator.export import sha256_file
-from curator.ingest import ingest
 from curator.labelstudio import predictions, source
 from curator.labelstudio.push_tasks import _task_data
 from curator.labelstudio.state import AnnotationStore
 from curator.report import render_html
 
-from conftest import SAMPLE, write_csv, write_config
+from conftest import write_csv, write_config
+from test_label_issues import LABELS, flipped_tickets
 
-LABELS = ["billing", "shipping", "account", "product_defect", "praise"]
 SHOUT = "MY ORDER NEVER ARRIVED AND NOBODY ANSWERS THE PHONE"
 
 
-def review_run(root: Path, seed: int = 0) -> tuple[Path, dict]:
+def review_run(root: Path) -> tuple[Path, dict]:
     """A run over 300 real sample tickets with planted review cases; returns (config, planted ids).
 
     - 15 labels flipped by a seed (label issues);
@@ -37,19 +35,12 @@ def review_run(root: Path, seed: int = 0) -> tuple[Path, dict]:
     - ``near_miss``: label ``Biling``, fixed to ``billing`` by ``unknown_label: fix``;
     - ``shouting``: an all-caps ticket that a ``warn`` rule flags.
     """
-    table = ingest(parse_config({"input": {"path": str(SAMPLE / "text" / "tickets.csv")}})).table
-    table = table[table["label"].isin(LABELS) & table["text"].fillna("").str.len().gt(20)]
-    table = table.drop_duplicates("text").sample(300, random_state=seed).reset_index(drop=True)
-    rng = np.random.default_rng(1)
-    flipped = rng.choice(len(table), 15, replace=False)
-    labels = table["label"].to_numpy().copy()
-    for i in flipped:
-        labels[i] = rng.choice([k for k in LABELS if k != labels[i]])
-    rows = [{"id": f"t{i}", "text": t, "label": lab} for i, (t, lab) in enumerate(zip(table["text"], labels))]
-    clean = [i for i in range(len(rows)) if i not in set(flipped)]
+    table, flipped = flipped_tickets()
+    rows = table[["id", "text", "label"]].to_dict("records")
+    clean = [i for i, row in enumerate(rows) if row["id"] not in flipped]
     twin = clean[0]
     billing = next(i for i in clean if rows[i]["label"] == "billing")
-    planted = {"flipped": {f"t{i}" for i in flipped}, "dup_wrong": "dup_wrong", "dup_of": f"t{twin}",
+    planted = {"flipped": flipped, "dup_wrong": "dup_wrong", "dup_of": f"t{twin}",
                "near_miss": "near_miss", "shouting": "shouting"}
     other = next(k for k in LABELS if k != rows[twin]["label"])
     rows = ([{"id": "dup_wrong", "text": rows[twin]["text"], "label": other}] + rows

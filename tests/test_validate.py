@@ -190,6 +190,8 @@ def test_label_in_set_rule_fixes_near_misses_before_the_label_list_is_checked(tm
     out, ledger, _ = run_rules(table, [{"check": "label_in_set", "field": "label", "severity": "fix"}], tmp_path,
                                labels=["positive", "negative"])
     assert reasons(ledger, "fixed") == {"r0": "rule:label_in_set"}
+    fixed = ledger[ledger["action"] == "fixed"]
+    assert fixed[["column", "old_value", "new_value"]].values.tolist() == [["label", "Positve", "positive"]]
     assert reasons(ledger) == {"r1": "unknown_label"}  # no near miss: the run's label list drops it
     assert out["label"].tolist() == ["positive", "negative"]
 
