@@ -176,6 +176,14 @@ def test_predictions_from_probabilities_and_suggestions(tmp_path):
         predictions.load(tmp_path / "noid.parquet", space)
 
 
+def test_multi_label_predictions_and_confidence_before_an_issue_score(tmp_path):
+    space = LabelSpace("text", ("a", "b", "c"), multi_label=True)
+    pd.DataFrame({"id": ["1", "2"], "predicted_label": [["b", "a"], ["c"]], "confidence": [0.6, 0.9],
+                  "score": [0.1, 0.2]}).to_parquet(tmp_path / "multi.parquet")  # the trainer's multi-label shape
+    found = predictions.load(tmp_path / "multi.parquet", space)
+    assert found[["label", "score"]].values.tolist() == [["a|b", 0.6], ["c", 0.9]]
+
+
 def _run_dir(tmp_path):
     run = tmp_path / "out"
     run.mkdir()
