@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import CuratorError
 from .decisions import ACTIONS, DecisionLog
-from .index import DROPPED, RunIndex
+from .index import RunIndex
 from .queues import Filters
 
 MAX_NOTE = 2000
@@ -37,10 +37,8 @@ class Actions:
             raise ActionError(f"relabel: expected one of {', '.join(self.index.all_labels)}, got {value!r}")
         if action != "relabel":
             value = None
-        if action == "restore":
-            split = self.index.rows["split"].to_numpy(object)[pos]
-            if (split != DROPPED).any():
-                raise ActionError(f"restore: row {ids[int((split != DROPPED).argmax())]!r} was not dropped")
+        if action == "restore" and not self.index.is_dropped(pos).all():
+            raise ActionError(f"restore: row {ids[int((~self.index.is_dropped(pos)).argmax())]!r} was not dropped")
         if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
             raise ActionError(f"note: expected text of at most {MAX_NOTE} characters")
         batch = self.log.append(ids, action, value, note or None)
@@ -77,8 +75,7 @@ class Actions:
         except LabelStudioError as err:
             raise ActionError(f"Label Studio is not configured, so nothing was sent: {err}") from None
         pos = self.index.positions(ids)
-        split = self.index.rows["split"].to_numpy(object)[pos[pos >= 0]]
-        if (pos < 0).any() or (split == DROPPED).any():
+        if (pos < 0).any() or self.index.is_dropped(pos).any():
             raise ActionError("Label Studio: only rows kept in a split can be sent (restore a dropped row first)")
         try:
             result = push(self.index.run_dir, self.project, settings=settings, ids=ids)

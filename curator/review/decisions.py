@@ -118,7 +118,9 @@ class DecisionLog:
             return _empty()
         data = self.path.read_bytes()
         data = data[: data.rfind(b"\n") + 1]  # a partial last line is a write that never finished
-        lines = [line for line in data.split(b"\n") if line.strip().startswith(b"{")]
+        # whole objects only: a line torn by a crash was ended by the next append's newline
+        lines = [line for line in (raw.strip() for raw in data.split(b"\n"))
+                 if line.startswith(b"{") and line.endswith(b"}")]
         if not lines:
             return _empty()
         try:

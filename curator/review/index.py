@@ -1,8 +1,9 @@
 """A run directory read once into the review page's indexes.
 
-Every row the run saw (its splits and ``dropped.parquet``) gets a position; content stays in one
-Arrow array and is only taken for the page shown or searched. The queues (:mod:`.queues`) are
-built from these columns and the ledger's non-``kept`` entries, vectorised, once, so a page of a
+Every row the run saw (its splits and ``dropped.parquet``) gets a position in one Arrow table.
+Labels and splits become integer codes, so a filter is a comparison of integer arrays; content is
+only taken for the page shown or the rows searched. The queues (:mod:`.queues`) are built from
+these arrays and the ledger's flagged and dropped entries, vectorised, once: a page of a
 million-row run is a slice and a gather, never a pass in Python.
 """
 
@@ -24,6 +25,24 @@ from ..table import ID, LABEL, SOURCE
 SPLITS = ("train", "val", "test")
 DROPPED = "dropped"
 _ROW_COLUMNS = (ID, LABEL, SOURCE, "content_hash", "cluster", "step", "reason", "detail")
+_FLAG_COLUMNS = [ID, "step", "action", "reason", "detail"]
+
+
+def codes(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Integer codes (-1 for null) and the distinct values, by Arrow's dictionary encoding."""
+    encoded = pc.dictionary_encode(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+
+
+def probe(column: pa.ChunkedArray, keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """For each of ``keys`` (repeats allowed): the position of the first row of ``column`` equal to
+    it, or -1."""
+    distinct = pc.unique(keys)
+    hit = pc.index_in(column, value_set=distinct).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.flatnonzero(hit >= 0)
+    first = np.full(len(distinct), -1, np.int64)
+    first[hit[rows][::-1]] = rows[::-1]  # the first row wins
+    return first[pc.index_in(keys, value_set=distinct).to_numpy(zero_copy_only=False).astype(np.int64)]
 
 
 class RunIndex:
@@ -31,66 +50,68 @@ class RunIndex:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
-        manifest_path = self.run_dir / "manifest.json"
-        if not manifest_path.is_file():
-            raise InputError(f"{self.run_dir}: expected a curator run directory with manifest.json "
-                             "(run `curator run CONFIG` first)")
-        try:
-            self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except ValueError as err:
-            raise InputError(f"{manifest_path}: not readable JSON ({err})") from None
+        self.manifest = _manifest(self.run_dir)
         self.modality = self.manifest.get("modality", "text")
         self.content_col = self.manifest.get("columns", {}).get("content", "text")
         self.root = Path(self.manifest.get("dataset_root") or self.run_dir).resolve()
-        decisions = self.manifest.get("decisions")
-        if not decisions:
-            raise InputError(f"{manifest_path}: no 'decisions' entry; run `curator run` again with this "
-                             "version to review it")
-        self.decisions_path = Path(decisions)
-        table = pa.concat_tables([self._read(name) for name in (*SPLITS, DROPPED) if self._has(name)])
-        self.content: pa.ChunkedArray = table[self.content_col]
-        self.rows = pd.DataFrame({name: table[name].to_pandas() for name in _ROW_COLUMNS})
-        self.rows["split"] = table["split"].to_pandas().astype("category")
-        self.rows[LABEL] = self.rows[LABEL].astype(object).where(self.rows[LABEL].notna(), None)
+        self.decisions_path = Path(self.manifest["decisions"])
+        parts = [self._read(name) for name in (*SPLITS, DROPPED) if (self.run_dir / f"{name}.parquet").is_file()]
+        if not parts:
+            raise InputError(f"{self.run_dir}: a run directory without train/val/test/dropped.parquet")
+        self.table = pa.concat_tables(parts)
+        self.label_codes, labels = codes(self.table[LABEL])
+        self.split_codes, splits = codes(self.table["split"])
+        self.label_values, self.split_values = labels.to_pylist(), splits.to_pylist()
         declared = [str(x) for x in self.manifest.get("labels") or []]
-        seen = sorted(set(self.rows[LABEL].dropna().astype(str).unique()) - set(declared))
-        self.labels = declared or seen
-        self.all_labels = declared + seen
-        self.ledger_flags = self._flags()
+        self.labels = declared or sorted(str(v) for v in self.label_values)
+        self.all_labels = declared + sorted({str(v) for v in self.label_values} - set(declared))
+        self.flags = self._flags()
+
+    def __len__(self) -> int:
+        return self.table.num_rows
 
     # -- reading --------------------------------------------------------------------------------
-    def _has(self, name: str) -> bool:
-        return (self.run_dir / f"{name}.parquet").is_file()
-
     def _read(self, name: str) -> pa.Table:
         path = self.run_dir / f"{name}.parquet"
         have = set(pq.read_schema(path).names)
-        wanted = [c for c in (self.content_col, *_ROW_COLUMNS) if c in have]
-        table = pq.read_table(path, columns=wanted)
-        n = table.num_rows
+        table = pq.read_table(path, columns=[c for c in (self.content_col, *_ROW_COLUMNS) if c in have])
         cols = {}
-        for name_ in (self.content_col, *_ROW_COLUMNS):
-            col = table[name_] if name_ in have else pa.nulls(n, pa.large_string())
-            cols[name_] = col if pa.types.is_large_string(col.type) else pc.cast(col, pa.large_string())
-        cols["split"] = pa.array(np.full(n, name, dtype=object), pa.string())
+        for col in (self.content_col, *_ROW_COLUMNS):
+            values = table[col] if col in have else pa.nulls(table.num_rows, pa.large_string())
+            cols[col] = values if pa.types.is_large_string(values.type) else pc.cast(values, pa.large_string())
+        cols["split"] = pa.repeat(pa.scalar(name, pa.large_string()), table.num_rows)
         return pa.table(cols)
 
     def _flags(self) -> pd.DataFrame:
-        """The ledger's flagged and dropped entries (kept/fixed are read on demand, per row)."""
+        """The ledger's flagged and dropped entries, with each row's position (kept entries are read
+        per row, on demand)."""
         path = self.run_dir / "ledger.parquet"
         if not path.is_file():
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in (ID, "step", "action", "reason", "detail")})
-        table = pq.read_table(path, columns=[ID, "step", "action", "reason", "detail"],
-                              filters=[("action", "in", ["flagged", "dropped"])])
-        return table.to_pandas().astype(object)
-
-    @cached_property
-    def _positions(self) -> pd.Index:
-        return pd.Index(self.rows[ID].to_numpy(dtype=object))
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in (*_FLAG_COLUMNS, "pos")})
+        # dictionary-encoded reads: most of a big ledger is the split step's "kept" entries
+        table = pq.read_table(path, columns=_FLAG_COLUMNS, read_dictionary=_FLAG_COLUMNS[1:])
+        table = table.filter(pc.is_in(table["action"], pa.array(["flagged", "dropped"])))
+        flags = pd.DataFrame({c: pc.cast(table[c], pa.large_string()).to_numpy(zero_copy_only=False)
+                              for c in _FLAG_COLUMNS})
+        flags["pos"] = self.positions(table[ID])
+        return flags
 
     def positions(self, ids) -> np.ndarray:
-        """Row positions of ``ids``; -1 for an id the run does not hold."""
-        return self._positions.get_indexer(pd.Index(list(ids), dtype=object))
+        """Row positions of ``ids`` (a list or Arrow array); -1 for an id the run does not hold.
+        The few ids are hashed and every row probes them: no hash of the whole run is built."""
+        values = ids if isinstance(ids, pa.Array | pa.ChunkedArray) else pa.array([str(i) for i in ids],
+                                                                                   pa.large_string())
+        return probe(self.table[ID], pc.cast(values, pa.large_string()))
+
+    def code(self, values: list, value: str | None) -> int:
+        """The code of ``value`` among ``values``; -2 (matches nothing) when absent."""
+        return values.index(value) if value in values else -2
+
+    def ids(self, positions: np.ndarray) -> list[str]:
+        return self.table[ID].take(pa.array(np.asarray(positions, dtype=np.int64))).to_pylist()
+
+    def is_dropped(self, positions: np.ndarray) -> np.ndarray:
+        return self.split_codes[positions] == self.code(self.split_values, DROPPED)
 
     @cached_property
     def ledger(self) -> pa.Table:
@@ -99,24 +120,35 @@ class RunIndex:
 
     # -- per page -------------------------------------------------------------------------------
     def take(self, positions: np.ndarray) -> list[dict]:
-        """The rows at ``positions`` as dicts for the page (content, label, split, source ...)."""
+        """The rows at ``positions`` as dicts for the page: ``content``, id, label, split, source ..."""
         positions = np.asarray(positions, dtype=np.int64)
-        content = self.content.take(pa.array(positions)).to_pylist()
-        sub = self.rows.iloc[positions]
-        sub = sub.astype(object).where(sub.notna(), None)
-        return [{"pos": int(p), "content": c, **rec}
-                for p, c, rec in zip(positions, content, sub.to_dict("records"))]
+        rows = self.table.take(pa.array(positions)).rename_columns(
+            ["content" if c == self.content_col else c for c in self.table.column_names]).to_pylist()
+        for p, row in zip(positions, rows):  # the rows of one page
+            row["pos"] = int(p)
+        return rows
 
     def contains(self, positions: np.ndarray, query: str) -> np.ndarray:
         """Which rows at ``positions`` contain ``query`` (case-insensitive), by Arrow's kernel."""
-        found = pc.match_substring(self.content.take(pa.array(np.asarray(positions, dtype=np.int64))),
-                                   query, ignore_case=True)
-        return found.fill_null(False).to_numpy(zero_copy_only=False)
+        content = self.table[self.content_col].take(pa.array(np.asarray(positions, dtype=np.int64)))
+        return pc.match_substring(content, query, ignore_case=True).fill_null(False).to_numpy(zero_copy_only=False)
 
     def history(self, row_id: str) -> list[dict]:
         """Every ledger entry of one row, in the order the run made them."""
         led = self.ledger
         if ID not in led.column_names or led.num_rows == 0:
             return []
-        found = led.filter(pc.equal(led[ID], row_id)).to_pandas()
-        return found.astype(object).where(found.notna(), None).to_dict("records")
+        return led.filter(pc.equal(led[ID], row_id)).to_pylist()
+
+
+def _manifest(run_dir: Path) -> dict:
+    path = run_dir / "manifest.json"
+    if not path.is_file():
+        raise InputError(f"{run_dir}: expected a curator run directory with manifest.json (run `curator run CONFIG` first)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise InputError(f"{path}: not readable JSON ({err})") from None
+    if not manifest.get("decisions"):
+        raise InputError(f"{path}: no 'decisions' entry; run `curator run` again with this version to review it")
+    return manifest

@@ -3,7 +3,8 @@
 Two shapes. A *group* queue (duplicate and near-duplicate clusters; label conflicts) holds groups
 of rows, the kept row first. A *row* queue (suspected label errors, outliers, rule warnings,
 rows dropped by rules or in review) holds single rows with a reason, a detail and a score. Both
-filter by label, split, reason and text with boolean masks, and page by slicing a sorted order.
+filter by label, split, reason and text with boolean masks over integer codes, and page by
+slicing a precomputed order.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..audit import word_diff
-from ..table import ID, LABEL
-from .index import DROPPED, RunIndex
+from .index import RunIndex, codes
 
 #: given 'billing', suggested 'shipping' (score 0.812): written by the label-issues step.
-_LABEL_ISSUE = (r"given (['\"])(?P<given>.*?)\1, suggested (['\"])(?P<suggested>.*?)\3 "
+_LABEL_ISSUE = (r"given ['\"](?P<given>.*?)['\"], suggested ['\"](?P<suggested>.*?)['\"] "
                 r"\(score (?P<score>[0-9.eE+-]+)\)")
 _OUTLIER_Z = r"robust z (?P<score>-?[0-9.]+)"
 #: Dropped rows other queues already hold (duplicates), or that cannot come back (unparseable lines).
-_NOT_RESTORABLE_HERE = ("ingest", "dedup_exact", "dedup_near")
+_NOT_RESTORABLE_HERE = ["ingest", "dedup_exact", "dedup_near"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,22 @@ class Filters:
 
     @classmethod
     def from_query(cls, params) -> "Filters":
-        return cls(**{k: (params.get(k) or None) for k in ("label", "split", "reason", "q")})
+        return cls(**{k: (str(params.get(k)) if params.get(k) else None) for k in ("label", "split", "reason", "q")})
+
+
+def _row_mask(index: RunIndex, pos: np.ndarray, f: Filters) -> np.ndarray:
+    keep = np.ones(len(pos), bool)
+    if f.label:
+        keep &= index.label_codes[pos] == index.code(index.label_values, f.label)
+    if f.split:
+        keep &= index.split_codes[pos] == index.code(index.split_values, f.split)
+    if f.q:
+        keep[keep] = index.contains(pos[keep], f.q)
+    return keep
 
 
 class RowQueue:
-    """Single rows, each with a reason, detail and score, sorted by score then position."""
+    """Single rows, each with a reason, detail and score, sorted by score (highest first), then position."""
 
     kind = "rows"
 
@@ -47,39 +60,35 @@ class RowQueue:
         items = items.sort_values(["score", "pos"], ascending=[False, True], kind="stable")
         self.items = items.reset_index(drop=True)
         self.pos = self.items["pos"].to_numpy(np.int64)
+        self.reason_codes, reasons = codes(pa.array(self.items["reason"].to_numpy(object), pa.string()))
+        self.reason_values = reasons.to_pylist()
 
     def __len__(self) -> int:
         return len(self.items)
 
     def reasons(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in self.items["reason"].value_counts().sort_index().items()}
+        counts = np.bincount(self.reason_codes[self.reason_codes >= 0], minlength=len(self.reason_values))
+        return dict(sorted((str(v), int(n)) for v, n in zip(self.reason_values, counts)))
 
     def mask(self, f: Filters) -> np.ndarray:
-        rows = self.index.rows
-        keep = np.ones(len(self.items), bool)
-        if f.label:
-            keep &= rows[LABEL].to_numpy(object)[self.pos] == f.label
-        if f.split:
-            keep &= rows["split"].to_numpy(object)[self.pos] == f.split
+        keep = _row_mask(self.index, self.pos, f)
         if f.reason:
-            keep &= self.items["reason"].to_numpy(object) == f.reason
-        if f.q:
-            keep[keep] = self.index.contains(self.pos[keep], f.q)
+            keep &= self.reason_codes == self.index.code(self.reason_values, f.reason)
         return keep
 
     def page(self, f: Filters, offset: int, limit: int) -> tuple[int, list[dict]]:
         chosen = np.flatnonzero(self.mask(f))
         picked = chosen[offset: offset + limit]
-        extra = self.items.iloc[picked].drop(columns=["pos"])
-        extra = extra.astype(object).where(extra.notna(), None).to_dict("records")
+        extra = self.items.iloc[picked].drop(columns=["pos"]).astype(object)
+        extra = extra.where(extra.notna(), None).to_dict("records")
         rows = self.index.take(self.pos[picked])
         return len(chosen), [{"row": r, **e, "members": [r]} for r, e in zip(rows, extra)]
 
     def target_ids(self, f: Filters, action: str) -> list[str]:
         pos = self.pos[self.mask(f)]
         if action == "restore":
-            pos = pos[self.index.rows["split"].to_numpy(object)[pos] == DROPPED]
-        return self.index.rows[ID].to_numpy(object)[np.unique(pos)].tolist()
+            pos = pos[self.index.is_dropped(pos)]
+        return self.index.ids(np.unique(pos))
 
 
 class GroupQueue:
@@ -87,44 +96,43 @@ class GroupQueue:
 
     kind = "groups"
 
-    def __init__(self, name: str, title: str, index: RunIndex, members: pd.DataFrame) -> None:
+    def __init__(self, name: str, title: str, index: RunIndex, members: "Members") -> None:
         self.name, self.title, self.index = name, title, index
-        rows = index.rows
-        labels = rows[LABEL].to_numpy(object)[members["pos"].to_numpy(np.int64)]
-        members = members.assign(label=labels,
-                                 dropped=rows["split"].to_numpy(object)[members["pos"].to_numpy(np.int64)] == DROPPED)
-        stats = members.groupby("key", sort=False).agg(kind=("kind", "first"), size=("pos", "size"),
-                                                        n_labels=(LABEL, "nunique"))
-        stats["conflict"] = stats["n_labels"] > 1
-        stats = stats.sort_index(kind="stable").sort_values(["conflict", "size"], ascending=[False, False],
-                                                             kind="stable")
-        rank = pd.Series(np.arange(len(stats)), index=stats.index)
-        members = members.assign(rank=members["key"].map(rank).to_numpy())
-        members = members.sort_values(["rank", "dropped", "pos"], kind="stable").reset_index(drop=True)
-        self.groups = stats.reset_index()
-        self.member_rank = members["rank"].to_numpy(np.int64)
-        self.member_pos = members["pos"].to_numpy(np.int64)
-        self.starts = np.searchsorted(self.member_rank, np.arange(len(stats) + 1))
+        gid, pos = members.gid, members.pos
+        n = members.n_groups
+        size = np.bincount(gid, minlength=n)
+        labels = index.label_codes[pos]
+        pairs = np.unique(gid[labels >= 0] * (len(index.label_values) + 1) + labels[labels >= 0])
+        n_labels = np.bincount(pairs // (len(index.label_values) + 1), minlength=n)
+        present = np.flatnonzero(size > 0)
+        conflict = n_labels > 1
+        order = present[np.lexsort((present, -size[present], ~conflict[present]))]
+        rank = np.full(n, -1, np.int64)
+        rank[order] = np.arange(len(order))
+        member_rank = rank[gid]
+        sort = np.lexsort((pos, index.is_dropped(pos), member_rank))
+        self.member_rank, self.member_pos = member_rank[sort], pos[sort]
+        self.starts = np.searchsorted(self.member_rank, np.arange(len(order) + 1))
+        self._members, self._order = members, order
+        self.group_kind = members.kind[order]
+        self.size, self.conflict = size[order], conflict[order]
 
     def __len__(self) -> int:
-        return len(self.groups)
+        return len(self._order)
+
+    def key(self, g: int) -> str:
+        return self._members.key(int(self._order[g]))
 
     def reasons(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in self.groups["kind"].value_counts().sort_index().items()}
+        kinds, counts = np.unique(self.group_kind, return_counts=True)
+        return {str(k): int(n) for k, n in zip(kinds, counts)}
 
     def mask(self, f: Filters) -> np.ndarray:
         """Groups with at least one member matching the label/split/text filters, of the kind asked."""
-        rows = self.index.rows
-        hit = np.ones(len(self.member_pos), bool)
-        if f.label:
-            hit &= rows[LABEL].to_numpy(object)[self.member_pos] == f.label
-        if f.split:
-            hit &= rows["split"].to_numpy(object)[self.member_pos] == f.split
-        if f.q:
-            hit[hit] = self.index.contains(self.member_pos[hit], f.q)
-        keep = np.bincount(self.member_rank[hit], minlength=len(self.groups)) > 0
+        hit = _row_mask(self.index, self.member_pos, f)
+        keep = np.bincount(self.member_rank[hit], minlength=len(self)) > 0
         if f.reason:
-            keep &= self.groups["kind"].to_numpy(object) == f.reason
+            keep &= self.group_kind == f.reason
         return keep
 
     def page(self, f: Filters, offset: int, limit: int) -> tuple[int, list[dict]]:
@@ -135,75 +143,112 @@ class GroupQueue:
         rows = iter(self.index.take(self.member_pos[flat]))
         items = []
         for g, span in zip(picked, spans):
-            info = self.groups.iloc[g]
             members = [next(rows) for _ in span]
             if self.index.modality == "text":
                 for m in members[1:]:
                     m["diff"] = word_diff(members[0]["content"], m["content"])
-            items.append({"key": info["key"], "reason": info["kind"], "size": int(info["size"]),
-                          "conflict": bool(info["conflict"]), "row": members[0], "members": members,
-                          "labels": sorted({m[LABEL] for m in members if m[LABEL] is not None})})
+            items.append({"key": self.key(g), "reason": str(self.group_kind[g]), "size": int(self.size[g]),
+                          "conflict": bool(self.conflict[g]), "row": members[0], "members": members,
+                          "labels": sorted({m["label"] for m in members if m["label"] is not None})})
         return len(chosen), items
 
     def target_ids(self, f: Filters, action: str) -> list[str]:
         """The rows a bulk action touches: every member, but the kept row is never dropped or split
         off (``drop``, ``not_duplicate`` act on the others), and only dropped rows are restored."""
         groups = np.flatnonzero(self.mask(f))
-        sel = np.zeros(len(self.member_pos), bool)
-        sel[np.isin(self.member_rank, groups)] = True
+        sel = np.isin(self.member_rank, groups)
         if action in ("drop", "not_duplicate"):
             sel[self.starts[groups]] = False
         pos = self.member_pos[sel]
         if action == "restore":
-            pos = pos[self.index.rows["split"].to_numpy(object)[pos] == DROPPED]
-        return self.index.rows[ID].to_numpy(object)[np.unique(pos)].tolist()
+            pos = pos[self.index.is_dropped(pos)]
+        return self.index.ids(np.unique(pos))
+
+
+@dataclass
+class Members:
+    """Group membership: ``gid`` and ``pos`` per member; ``kind`` per group; the group keys are the
+    distinct values of each kind's column (``values``), numbered from that kind's ``offset``."""
+
+    gid: np.ndarray
+    pos: np.ndarray
+    kind: np.ndarray
+    values: list[tuple[str, int, pa.Array]]
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.kind)
+
+    def key(self, gid: int) -> str:
+        kind, offset, values = next(v for v in reversed(self.values) if gid >= v[1])
+        return f"{kind}:{values[gid - offset].as_py()}"
+
+    def subset(self, groups: np.ndarray) -> "Members":
+        keep = np.isin(self.gid, groups)
+        return Members(self.gid[keep], self.pos[keep], self.kind, self.values)
+
+
+def duplicate_members(index: RunIndex) -> Members:
+    """Every row of an exact group (a content hash the exact dedup dropped a row for) or a near
+    cluster (a cluster the near dedup dropped a row of). Only those keys are hashed; every row
+    probes them."""
+    gids, poss, kinds, values = [], [], [], []
+    offset = 0
+    step = index.table["step"]
+    for kind, col, dedup in (("exact", "content_hash", "dedup_exact"), ("near", "cluster", "dedup_near")):
+        column = index.table[col]
+        keys = pc.unique(pc.drop_null(column.filter(pc.fill_null(pc.equal(step, dedup), False))))
+        code = pc.index_in(column, value_set=keys).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        inside = np.flatnonzero(code >= 0)
+        gids.append(code[inside] + offset)
+        poss.append(inside)
+        kinds.append(np.full(len(keys), kind, dtype=object))
+        values.append((kind, offset, keys))
+        offset += len(keys)
+    return Members(np.concatenate(gids), np.concatenate(poss), np.concatenate(kinds), values)
 
 
 def build_queues(index: RunIndex) -> dict[str, RowQueue | GroupQueue]:
     """Every queue of the run, in the order the page lists them."""
-    rows, flags = index.rows, index.ledger_flags
-    duplicates = _duplicate_members(index)
-    dup = GroupQueue("duplicates", "Duplicate clusters", index, duplicates)
-    conflict_keys = dup.groups.loc[dup.groups["conflict"], "key"]
-    conflicts = GroupQueue("conflicts", "Label conflicts", index, duplicates[duplicates["key"].isin(conflict_keys)])
+    flags = index.flags[index.flags["pos"] >= 0]
+    members = duplicate_members(index)
+    dup = GroupQueue("duplicates", "Duplicate clusters", index, members)
+    conflicted = dup._order[dup.conflict]
+    conflicts = GroupQueue("conflicts", "Label conflicts", index, members.subset(conflicted))
 
     issues = flags[flags["reason"] == "label_issue"]
-    parsed = issues["detail"].astype(str).str.extract(_LABEL_ISSUE)
-    label_errors = _row_items(index, issues, parsed["score"], given=parsed["given"], suggested=parsed["suggested"])
+    parsed = _extract(issues["detail"], _LABEL_ISSUE)
     outliers = flags[flags["reason"] == "outlier"]
-    outlier_items = _row_items(index, outliers, outliers["detail"].astype(str).str.extract(_OUTLIER_Z)["score"])
     warnings = flags[(flags["step"] == "validate") & (flags["action"] == "flagged")]
-    is_dropped = ((rows["split"] == DROPPED) & ~rows["step"].isin(_NOT_RESTORABLE_HERE)).to_numpy()
-    dropped = rows[is_dropped]
-    dropped_items = pd.DataFrame({"pos": np.flatnonzero(is_dropped), "reason": dropped["reason"].to_numpy(object),
-                                  "detail": dropped["detail"].to_numpy(object), "score": 0.0})
+    step = index.table["step"]
+    restorable = index.is_dropped(np.arange(len(index))) & ~pc.is_in(step, pa.array(_NOT_RESTORABLE_HERE)).fill_null(
+        False).to_numpy(zero_copy_only=False)
+    dropped = np.flatnonzero(restorable)
+    picked = index.table.take(pa.array(dropped))
     return {q.name: q for q in (
         dup, conflicts,
-        RowQueue("label_errors", "Suspected label errors", index, label_errors),
-        RowQueue("outliers", "Outliers", index, outlier_items),
-        RowQueue("warnings", "Rule warnings", index, _row_items(index, warnings, None)),
-        RowQueue("dropped", "Dropped by rules", index, dropped_items),
+        RowQueue("label_errors", "Suspected label errors", index,
+                 _row_items(issues, parsed["score"], given=parsed["given"], suggested=parsed["suggested"])),
+        RowQueue("outliers", "Outliers", index,
+                 _row_items(outliers, _extract(outliers["detail"], _OUTLIER_Z)["score"])),
+        RowQueue("warnings", "Rule warnings", index, _row_items(warnings, None)),
+        RowQueue("dropped", "Dropped by rules", index, pd.DataFrame({
+            "pos": dropped, "reason": picked["reason"].to_numpy(zero_copy_only=False),
+            "detail": picked["detail"].to_numpy(zero_copy_only=False), "score": 0.0})),
     )}
 
 
-def _duplicate_members(index: RunIndex) -> pd.DataFrame:
-    """(key, kind, pos) of every row in an exact group (same content hash) or a near cluster."""
-    parts = []
-    for kind, col in (("exact", "content_hash"), ("near", "cluster")):
-        values = index.rows[col]
-        inside = (values.notna() & values.duplicated(keep=False)).to_numpy()
-        parts.append(pd.DataFrame({"key": kind + ":" + values[inside].astype(str).to_numpy(object),
-                                   "kind": kind, "pos": np.flatnonzero(inside)}))
-    return pd.concat(parts, ignore_index=True)
+def _extract(details: pd.Series, pattern: str) -> pd.DataFrame:
+    """The named groups of ``pattern`` in each detail (Arrow's regex kernel; None where it fails)."""
+    found = pc.extract_regex(pa.array(details.to_numpy(object), pa.large_string()), pattern)
+    names = [f.name for f in found.type]
+    return pd.DataFrame({n: found.field(n).to_numpy(zero_copy_only=False) for n in names}, index=details.index)
 
 
-def _row_items(index: RunIndex, entries: pd.DataFrame, score, **extra) -> pd.DataFrame:
-    pos = index.positions(entries[ID])
-    found = pos >= 0
-    items = pd.DataFrame({"pos": pos[found], "reason": entries["reason"].to_numpy(object)[found],
-                          "detail": entries["detail"].to_numpy(object)[found],
-                          "score": (pd.to_numeric(score, errors="coerce").to_numpy(float)[found]
-                                    if score is not None else 0.0)})
+def _row_items(entries: pd.DataFrame, score, **extra) -> pd.DataFrame:
+    items = pd.DataFrame({"pos": entries["pos"].to_numpy(np.int64), "reason": entries["reason"].to_numpy(object),
+                          "detail": entries["detail"].to_numpy(object),
+                          "score": pd.to_numeric(score, errors="coerce").to_numpy(float) if score is not None else 0.0})
     for name, values in extra.items():
-        items[name] = values.to_numpy(object)[found]
+        items[name] = values.to_numpy(object)
     return items
