@@ -143,4 +143,5 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("lightbox").addEventListener("click", closePanels);
   document.addEventListener("keydown", onKey);
+  document.body.dataset.ready = "1";  // handlers attached: keys and clicks work from here
 });
