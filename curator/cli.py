@@ -82,6 +82,10 @@ def run(
     out.print(table)
     splits = ", ".join(f"{name} {result.counts[name]:,}" for name in result.report["splits"])
     out.print(f"splits: {splits}")
+    review = result.report.get("review")
+    if review:
+        out.print(f"review decisions applied from {review['decisions_file']}: {review['rows_decided']:,} rows"
+                  + (f"; {review['warning']}" if review.get("warning") else ""), highlight=False)
     out.print(f"report: {result.out_dir / 'report.html'}")
     out.print(f"output: {result.out_dir}")
 

@@ -59,6 +59,9 @@ class RunIndex:
         if not parts:
             raise InputError(f"{self.run_dir}: a run directory without train/val/test/dropped.parquet")
         self.table = pa.concat_tables(parts)
+        # the files' record batches, kept as they are: a take across chunks would copy every chunk
+        self._batches = self.table.to_batches()
+        self._starts = np.cumsum([0] + [b.num_rows for b in self._batches])
         self.label_codes, labels = codes(self.table[LABEL])
         self.split_codes, splits = codes(self.table["split"])
         self.label_values, self.split_values = labels.to_pylist(), splits.to_pylist()
@@ -107,8 +110,27 @@ class RunIndex:
         """The code of ``value`` among ``values``; -2 (matches nothing) when absent."""
         return values.index(value) if value in values else -2
 
+    def gather(self, positions: np.ndarray, columns: list[str] | None = None) -> pa.Table:
+        """The rows at ``positions``, in that order, taken batch by batch (no chunk is copied whole)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        order = np.argsort(positions, kind="stable")
+        ordered = positions[order]
+        cuts = np.searchsorted(ordered, self._starts)
+        parts = []
+        for b, batch in enumerate(self._batches):  # a handful of batches, one per file or row group
+            lo, hi = cuts[b], cuts[b + 1]
+            if hi > lo:
+                sub = batch.select(columns) if columns else batch
+                parts.append(sub.take(pa.array(ordered[lo:hi] - self._starts[b])))
+        if not parts:
+            return self.table.select(columns or self.table.column_names).slice(0, 0)
+        taken = pa.Table.from_batches(parts)
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        return taken.take(pa.array(inverse))
+
     def ids(self, positions: np.ndarray) -> list[str]:
-        return self.table[ID].take(pa.array(np.asarray(positions, dtype=np.int64))).to_pylist()
+        return self.gather(positions, [ID])[ID].to_pylist()
 
     def is_dropped(self, positions: np.ndarray) -> np.ndarray:
         return self.split_codes[positions] == self.code(self.split_values, DROPPED)
@@ -122,7 +144,7 @@ class RunIndex:
     def take(self, positions: np.ndarray) -> list[dict]:
         """The rows at ``positions`` as dicts for the page: ``content``, id, label, split, source ..."""
         positions = np.asarray(positions, dtype=np.int64)
-        rows = self.table.take(pa.array(positions)).rename_columns(
+        rows = self.gather(positions).rename_columns(
             ["content" if c == self.content_col else c for c in self.table.column_names]).to_pylist()
         for p, row in zip(positions, rows):  # the rows of one page
             row["pos"] = int(p)
@@ -130,7 +152,7 @@ class RunIndex:
 
     def contains(self, positions: np.ndarray, query: str) -> np.ndarray:
         """Which rows at ``positions`` contain ``query`` (case-insensitive), by Arrow's kernel."""
-        content = self.table[self.content_col].take(pa.array(np.asarray(positions, dtype=np.int64)))
+        content = self.gather(positions, [self.content_col])[self.content_col]
         return pc.match_substring(content, query, ignore_case=True).fill_null(False).to_numpy(zero_copy_only=False)
 
     def history(self, row_id: str) -> list[dict]:

@@ -116,6 +116,7 @@ class GroupQueue:
         self._members, self._order = members, order
         self.group_kind = members.kind[order]
         self.size, self.conflict = size[order], conflict[order]
+        self._reasons = {kind: int(n) for kind, n in zip(*np.unique(members.kind[order].astype(str), return_counts=True))}
 
     def __len__(self) -> int:
         return len(self._order)
@@ -124,8 +125,7 @@ class GroupQueue:
         return self._members.key(int(self._order[g]))
 
     def reasons(self) -> dict[str, int]:
-        kinds, counts = np.unique(self.group_kind, return_counts=True)
-        return {str(k): int(n) for k, n in zip(kinds, counts)}
+        return self._reasons
 
     def mask(self, f: Filters) -> np.ndarray:
         """Groups with at least one member matching the label/split/text filters, of the kind asked."""
