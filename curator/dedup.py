@@ -192,4 +192,5 @@ class ExactDedupStep(Step):
     def apply(self, table: pd.DataFrame, ctx: Context) -> StepResult:
         table = table.copy()
         table[CONTENT_HASH] = content_hash(table, self.modality, self.normalize)
-        return resolve_groups(table, table[CONTENT_HASH], self.policy)
+        key = table[CONTENT_HASH].mask(isin(table[ID], list(ctx.not_duplicate)))  # reviewed: not duplicates
+        return resolve_groups(table, key, self.policy)

@@ -43,6 +43,10 @@ class NearDedupStep(Step):
             left, right, sim, unreadable, extra = self._text_pairs(table)
         else:
             left, right, sim, unreadable, extra = self._image_pairs(table, ctx)
+        if ctx.not_duplicate:  # a reviewer said these rows are not duplicates: no pair joins them
+            apart = np.flatnonzero(isin(table[ID], list(ctx.not_duplicate)))
+            keep = ~(np.isin(left, apart) | np.isin(right, apart))
+            left, right, sim = left[keep], right[keep], sim[keep]
         labels = components(n, left, right)
         match_idx, best = best_match(n, left, right, sim)
         ids = table[ID].to_numpy()

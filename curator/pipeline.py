@@ -27,6 +27,8 @@ from .labelstudio.relabel import LabelStudioRelabel
 from .near_dedup import CLUSTER, NearDedupStep
 from .ledger import decisions
 from .report import render_html
+from .review.apply import ReviewStep
+from .review.decisions import decisions_path
 from .split import SPLIT, check_no_leak, split_table
 from .steps import Context, Runner, Step, StepStats
 from .table import GROUP, ID, IMAGE, IMAGE_HASH, LABEL, SOURCE, TEXT
@@ -119,6 +121,10 @@ def _run(cfg: Config, out_dir: Path) -> RunResult:
     relabel = LabelStudioRelabel.for_run(cfg.labelstudio, out_dir, cfg.input_path)
     if relabel:  # annotations pulled from Label Studio beside the output or input: applied first
         steps.insert(0, relabel)
+    review = ReviewStep.for_run(cfg.input_path)
+    if review:  # a person's decisions (curator review), after Label Studio's: theirs is the last word
+        steps.insert(1 if relabel else 0, review)
+        ctx.protected, ctx.not_duplicate = review.protected(), review.not_duplicate()
     table = runner.run(original, steps)
     if table.empty:
         raise EmptyDatasetError(f"{cfg.input.path}: every row was dropped ({_reason_summary(runner.stats)})")
@@ -170,6 +176,8 @@ def _run(cfg: Config, out_dir: Path) -> RunResult:
                                    stats=runner.stats, artifacts=ctx.artifacts, leak=leak, split_col=SPLIT,
                                    totals=totals)
         report["outputs"] = outputs
+        if ReviewStep.name in ctx.artifacts:
+            report["review"] = ctx.artifacts[ReviewStep.name]
         write_json(report, tmp / "report.json")
         thumbs = report_thumbnails(report, ingested.root, cfg.output.report.thumbnails)
         (tmp / "report.html").write_text(render_html(report, thumbnails=thumbs), encoding="utf-8")
@@ -224,6 +232,7 @@ def _manifest(cfg: Config, table: pd.DataFrame, totals: dict, outputs: dict, con
         "counts": {**totals, **{n: int((table[SPLIT] == n).sum()) for n in cfg.split.ratios}},
         "files": outputs,
         "dataset_root": str(root),
+        "decisions": str(decisions_path(cfg.input_path)),
         "config": cfg.public_dict(),
         "versions": {"curator": __version__, "python": platform.python_version(), "pandas": pd.__version__,
                      "pyarrow": pa.__version__, "numpy": np.__version__},

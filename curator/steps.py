@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from .errors import InvariantError
-from .ledger import Ledger, empty_decisions
+from .ledger import Ledger, decisions, empty_decisions
 from .table import ID, PARENT_ID, isin
 
 
@@ -66,6 +66,11 @@ class Context:
     clock: Callable[[], float] = time.perf_counter
     artifacts: dict[str, dict] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # steps' extra output tables
+    #: Row id -> reason code (``review:keep``, ``review:restore``): a reviewer said keep it, so no step
+    #: drops it; the runner records what the step would have done instead.
+    protected: dict[str, str] = field(default_factory=dict)
+    #: Row ids a reviewer marked "not a duplicate": the dedup steps leave them out of every group.
+    not_duplicate: frozenset[str] = frozenset()
 
 
 class Step:
@@ -114,6 +119,8 @@ class Runner:
         start = self.ctx.clock()
         rows_in = len(table)
         result = step.apply(table, self.ctx)
+        if self.ctx.protected:
+            spare_protected(result, self.ctx.protected)
         current = table if result.table is None else result.table
         self._check_result(step.name, table, current, result)
 
@@ -175,3 +182,18 @@ class Runner:
                 raise InvariantError(f"step {name!r} added rows whose ids are not new and unique")
             if not isin(added[PARENT_ID], ids).all():
                 raise InvariantError(f"step {name!r} added rows whose parent is not in its input")
+
+
+def spare_protected(result: StepResult, protected: dict[str, str]) -> None:
+    """Move the rows a reviewer kept or restored from ``result.dropped`` to ``result.kept``: a
+    person's decision outranks a rule or a dedup step, and the ledger says what was overridden."""
+    why = result.dropped["id"].map(protected)
+    spare = why.notna().to_numpy()
+    if not spare.any():
+        return
+    rows = result.dropped[spare]
+    detail = ("kept in review; this step would drop it: " + rows["reason"].astype(str)
+              + " (" + rows["detail"].fillna("").astype(str) + ")")
+    result.kept = pd.concat([result.kept, decisions(rows["id"], why[spare], detail, rows["related_id"])],
+                            ignore_index=True)
+    result.dropped = result.dropped[~spare].reset_index(drop=True)

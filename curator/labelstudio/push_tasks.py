@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import progress
-from ..table import ID, LABEL
+from ..table import ID, LABEL, isin
 from . import images, label_config
 from . import predictions as preds_mod
 from . import source as source_mod
@@ -80,15 +80,15 @@ def push(source: str | Path, project: str, *, url: str | None = None, api_key: s
          model_version: str | None = None, suggestions: bool = True, files_root: str | Path | None = None,
          batch_size: int = 500,
          page_size: int = 1000, timeout: float = 60.0, retries: int = 2, progress_bar: bool = False,
-         on_batch: Callable[[int, int], None] | None = None, sleep: Callable[[float], None] = time.sleep
-         ) -> PushResult:
+         on_batch: Callable[[int, int], None] | None = None, sleep: Callable[[float], None] = time.sleep,
+         ids: list[str] | None = None) -> PushResult:
     """Push a run directory's or dataset file's rows to the project titled ``project``.
 
     ``which`` picks all rows, one split, or the rows flagged for review (their reason is shown to the
     annotator). ``predictions`` is a predictions file (see ``curator.labelstudio.predictions``);
     without one, a run directory's label-issue suggestions (``label_issues.parquet``) become the
     pre-annotations unless ``suggestions`` is False. ``on_batch(done, total)`` is called after each
-    imported batch.
+    imported batch. ``ids`` keeps only those rows (the review page sends the rows a person picked).
     """
     if not project or not project.strip():
         raise LabelStudioError("--project: expected a project title, got an empty one")
@@ -96,6 +96,8 @@ def push(source: str | Path, project: str, *, url: str | None = None, api_key: s
         raise LabelStudioError(f"batch and page sizes: expected >= 1, got {batch_size} and {page_size}")
     started = time.monotonic()
     src = source_mod.load(source, which)
+    if ids is not None:
+        src.rows = src.rows[isin(src.rows[ID], [str(i) for i in ids])].reset_index(drop=True)
     space = preds_mod.label_space(src)
     if predictions is None and suggestions:
         predictions = src.suggestions
