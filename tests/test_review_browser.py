@@ -115,7 +115,18 @@ def test_review_the_sample_run_then_the_next_run_applies_it(tmp_path, page, shot
         page.wait_for_function(f'!document.querySelector(\'article.row[data-id="{other_id}"] .badge\')')
         page.screenshot(path=shots / "dropped.png")
 
+        # a bulk restore of everything the filter selects, on every page, then undo it
+        page.goto(url.split("?")[0] + "?queue=dropped&reason=rule:not_empty")
+        total = int(page.locator("#total").inner_text())
+        page.locator('button[data-bulk="restore"]').click()  # the confirm dialog is accepted
+        page.wait_for_selector(f'body[data-ready] #status:has-text("restore: {total} rows")')
+        assert page.locator(".badge.fate-restore").count() == min(total, 20) > 0
+        page.locator("#undo").click()
+        page.wait_for_selector(f'body[data-ready] #status:has-text("undone: {total} row(s)")')
+        assert page.locator(".badge.fate-restore").count() == 0
+
         # reload every view: the decisions are still there
+        page.goto(url.split("?")[0] + "?queue=dropped&reason=rule:min_length")
         page.reload()
         assert page.locator(f'article.row[data-id="{restore_id}"] .badge.fate-restore').count() == 1
         page.goto(url.split("?")[0] + "?queue=label_errors")

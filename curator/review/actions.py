@@ -33,8 +33,8 @@ class Actions:
         pos = self.index.positions(ids)
         if (pos < 0).any():
             raise ActionError(f"id {ids[int((pos < 0).argmax())]!r} is not a row of this run")
-        if action == "relabel" and value not in self.index.all_labels:
-            raise ActionError(f"relabel: expected one of {', '.join(self.index.all_labels)}, got {value!r}")
+        if action == "relabel" and value not in self.index.labels:
+            raise ActionError(f"relabel: expected one of {', '.join(self.index.labels)}, got {value!r}")
         if action != "relabel":
             value = None
         if action == "restore" and not self.index.is_dropped(pos).all():

@@ -67,7 +67,6 @@ class RunIndex:
         self.label_values, self.split_values = labels.to_pylist(), splits.to_pylist()
         declared = [str(x) for x in self.manifest.get("labels") or []]
         self.labels = declared or sorted(str(v) for v in self.label_values)
-        self.all_labels = declared + sorted({str(v) for v in self.label_values} - set(declared))
         self.flags = self._flags()
 
     def __len__(self) -> int:

@@ -94,7 +94,8 @@ class Review:
             raise KeyError(name)
         queue = self.queues[name]
         filters = Filters.from_query(params)
-        page = max(int(params.get("page") or 0), 0) if str(params.get("page") or "0").isdigit() else 0
+        raw = str(params.get("page") or "0")
+        page = int(raw) if raw.isdigit() else 0
         total, items = queue.page(filters, page * self.page_size, self.page_size)
         pages = max(1, -(-total // self.page_size))
 
