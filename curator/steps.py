@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from .engine import Engine
+from .engine.local import LocalEngine
 from .errors import InvariantError
 from .ledger import Ledger, empty_decisions
 from .table import ID, PARENT_ID, isin
@@ -55,13 +57,15 @@ class StepStats:
 
 @dataclass
 class Context:
-    """What a step may read besides the table: the run config, seed, dataset root and a clock."""
+    """What a step may read besides the table: the run config, seed, dataset root, a clock, and the
+    engine its batch functions run on."""
 
     config: Any
     seed: int = 0
     root: Any = None
     clock: Callable[[], float] = time.perf_counter
     artifacts: dict[str, dict] = field(default_factory=dict)
+    engine: Engine = field(default_factory=LocalEngine)
 
 
 class Step:
