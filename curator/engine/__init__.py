@@ -7,7 +7,8 @@ slices they arrive in. Its whole-table work (grouping, connected components, the
 the step. An engine offers two operations:
 
 - :meth:`Engine.map_batches` runs a batch function over the table's rows and returns the outputs
-  concatenated in row order;
+  concatenated in row order (``heavy``: worth cutting into batches for both cores; ``gpu``: wants
+  a GPU where the engine has one);
 - :meth:`Engine.group_apply` runs a function over the rows of a frame partitioned by an integer
   key column (a shuffle): every row with one key value reaches the same call.
 
@@ -38,7 +39,7 @@ class Engine:
     workers = 1
 
     def map_batches(self, table: pd.DataFrame, fn: Callable[[pd.DataFrame], Any], *, heavy: bool = False,
-                    num_gpus: float = 0, batch_rows: int | None = None) -> Any:  # pragma: no cover - abstract
+                    gpu: bool = False, batch_rows: int | None = None) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def group_apply(self, frame: pd.DataFrame, key: str, fn: Callable[[pd.DataFrame], Any], *,

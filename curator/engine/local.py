@@ -23,7 +23,7 @@ class LocalEngine(Engine):
         self.workers = workers
 
     def map_batches(self, table: pd.DataFrame, fn: Callable[[pd.DataFrame], Any], *, heavy: bool = False,
-                    num_gpus: float = 0, batch_rows: int | None = None) -> Any:
+                    gpu: bool = False, batch_rows: int | None = None) -> Any:
         if not heavy and batch_rows is None:
             return fn(table)
         bounds = slices(len(table), batch_rows or HEAVY_BATCH_ROWS)

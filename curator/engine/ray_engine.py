@@ -5,8 +5,8 @@ sequence number. Pickling, rather than Ray's own Arrow conversion, keeps every d
 value exactly as the local engine sees it (Arrow turns ``None`` into ``NaN`` and object columns into
 Arrow strings), which is what makes the two engines' results identical. A task whose worker dies is
 retried by Ray (Ray Data retries a task whose worker died, without limit); outputs are put back in sequence order, so a retry changes
-nothing. A batch function that needs a GPU (image embeddings) declares ``num_gpus`` and Ray
-schedules it on a GPU worker.
+nothing. A batch function that needs a GPU (image embeddings) is mapped with ``gpu=True``: on a
+cluster with GPUs each of its tasks asks Ray for ``num_gpus=1``, so Ray schedules it on a GPU node.
 
 ``group_apply`` is a Ray Data ``groupby`` on a partition column derived from the group key, so all
 rows sharing a key (an LSH band key) meet in one ``map_groups`` call: the shuffle.
@@ -94,7 +94,7 @@ class RayEngine(Engine):
         ctx.enable_progress_bars = progress.is_enabled()
 
     def map_batches(self, table: pd.DataFrame, fn: Callable[[pd.DataFrame], Any], *, heavy: bool = False,
-                    num_gpus: float = 0, batch_rows: int | None = None) -> Any:
+                    gpu: bool = False, batch_rows: int | None = None) -> Any:
         ray = _ray()
         rows = batch_rows or (HEAVY_BATCH_ROWS if heavy else
                               min(LIGHT_BATCH_ROWS, max(1024, math.ceil(len(table) / self.workers))))
@@ -102,7 +102,7 @@ class RayEngine(Engine):
         items = [{_SEQ: i, _PAYLOAD: pickle.dumps(table.iloc[lo:hi], protocol=5)} for i, (lo, hi) in enumerate(bounds)]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         out = ds.map_batches(_Pickled(fn), batch_size=1, batch_format="numpy", num_cpus=1,
-                             num_gpus=num_gpus or None)
+                             num_gpus=self._gpus(gpu))
         return concat(self._collect(out, len(items)))
 
     def group_apply(self, frame: pd.DataFrame, key: str, fn: Callable[[pd.DataFrame], Any], *,
@@ -115,6 +115,11 @@ class RayEngine(Engine):
         out = ds.groupby(_PART).map_groups(_grouped(fn), batch_format="pandas", num_cpus=1)
         results = self._collect(out, None)
         return concat(results) if results else fn(frame.iloc[0:0].drop(columns=[_PART]))
+
+    @staticmethod
+    def _gpus(gpu: bool) -> float | None:
+        """A GPU stage asks Ray for one GPU per task where the cluster has GPUs (else it runs on CPUs)."""
+        return 1 if gpu and _ray().cluster_resources().get("GPU", 0) >= 1 else None
 
     @staticmethod
     def _collect(ds, expected: int | None) -> list[Any]:
