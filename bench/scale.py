@@ -4,7 +4,7 @@ Runs validate, exact and near dedup, label issues (the cheap models), split, exp
 generated ticket-like rows (labels that follow the words, 5% flipped; ~5% exact and ~5% near
 copies; 1% empty; users of ~5 rows), and prints one JSON object: per run, rows/s per stage, wall
 time, and the peak resident memory of every process (the driver, and Ray's workers and daemons,
-sampled every 0.2 s), with the Ray/local ratio measured in the same invocation. It also reports
+sampled every 0.5 s), with the Ray/local ratio measured in the same invocation. It also reports
 the volumes the Ray engine moves (table slices per stage, LSH band keys through the shuffle) that
 docs/scaling.md builds its model on. Each run is its own process.
 
@@ -65,13 +65,16 @@ def generate(n: int, path: Path, seed: int = 0) -> None:
 
 
 class PeakMemory:
-    """Peak RSS of this process and of every descendant (Ray's daemons and workers), by sampling."""
+    """Peak memory of this process (RSS) and of every descendant (Ray's daemons and workers, forked
+    helpers), by sampling. A forked child's RSS counts the parent's pages it shares; its USS (the
+    pages only it holds) is what it adds, so both are reported."""
 
-    def __init__(self, every: float = 0.2) -> None:
+    def __init__(self, every: float = 0.5) -> None:
         import psutil
 
         self._me, self._every = psutil.Process(), every
         self.peaks: dict[int, tuple[str, int]] = {}
+        self.unique: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -81,11 +84,12 @@ class PeakMemory:
         while not self._stop.is_set():
             for proc in self._me.children(recursive=True):
                 try:
-                    rss, name = proc.memory_info().rss, proc.name()
+                    info, name = proc.memory_full_info(), proc.name()
                 except psutil.Error:
                     continue
-                if rss > self.peaks.get(proc.pid, ("", 0))[1]:
-                    self.peaks[proc.pid] = (name, rss)
+                if info.rss > self.peaks.get(proc.pid, ("", 0))[1]:
+                    self.peaks[proc.pid] = (name, info.rss)
+                self.unique[proc.pid] = max(self.unique.get(proc.pid, 0), info.uss)
             self._stop.wait(self._every)
 
     def __enter__(self) -> "PeakMemory":
@@ -98,19 +102,51 @@ class PeakMemory:
 
     def summary(self) -> dict:
         driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        by_kind: dict[str, list[float]] = {}
-        for name, rss in self.peaks.values():
+        by_kind: dict[str, list[tuple[float, float]]] = {}
+        for pid, (name, rss) in self.peaks.items():
             kind = "ray_worker" if name.startswith("ray::") else name
-            by_kind.setdefault(kind, []).append(rss / 2**20)
-        return {"driver_mb": round(driver, 1),
-                "others_max_mb": {k: round(max(v), 1) for k, v in sorted(by_kind.items())},
-                "others_processes": {k: len(v) for k, v in sorted(by_kind.items())},
-                "sum_of_peaks_mb": round(driver + sum(rss for _, rss in self.peaks.values()) / 2**20, 1)}
+            by_kind.setdefault(kind, []).append((rss / 2**20, self.unique[pid] / 2**20))
+        return {"driver_rss_mb": round(driver, 1),
+                "others": {k: {"processes": len(v), "max_rss_mb": round(max(r for r, _ in v), 1),
+                               "max_uss_mb": round(max(u for _, u in v), 1)} for k, v in sorted(by_kind.items())},
+                "driver_plus_others_uss_mb": round(driver + sum(self.unique.values()) / 2**20, 1)}
+
+
+def instrument_engines(record: dict, measure_bytes: bool) -> None:
+    """Time every engine call by batch function (and, for small tables, the bytes it was handed): the
+    parallel part of each stage, which docs/scaling.md divides among nodes."""
+    from curator.engine.local import LocalEngine
+
+    classes = [LocalEngine]
+    try:
+        from curator.engine.ray_engine import RayEngine
+        classes.append(RayEngine)
+    except ImportError:  # pragma: no cover - ray not installed
+        pass
+    for cls in classes:
+        for method, fn_at in (("map_batches", 0), ("group_apply", 1)):
+            def timed(self, table, *args, _orig=getattr(cls, method), _at=fn_at, **kwargs):
+                fn = args[_at]
+                name = getattr(fn, "func", fn).__name__
+                entry = record.setdefault(name, {"calls": 0, "seconds": 0.0, "rows": 0, "mb_in": 0.0})
+                if measure_bytes:
+                    entry["mb_in"] += float(table.memory_usage(deep=True, index=False).sum()) / 2**20
+                start = time.perf_counter()
+                try:
+                    return _orig(self, table, *args, **kwargs)
+                finally:
+                    entry["calls"] += 1
+                    entry["rows"] += len(table)
+                    entry["seconds"] += time.perf_counter() - start
+            setattr(cls, method, timed)
 
 
 def run_once(csv: Path, out: Path, engine: str, cpus: int) -> dict:
     import curator
     import curator.pipeline  # noqa: F401  (import time is not the pipeline's time)
+
+    batch_work: dict = {}
+    instrument_engines(batch_work, measure_bytes=sum(1 for _ in open(csv, "rb")) <= 200_001)
 
     cfg = {"input": {"path": str(csv)}, "modality": "text", "labels": LABELS, "rules": ["text-classification"],
            "split": {"group_by": ["user_id"]}, "seed": 0, "engine": engine, "ray": {"num_cpus": cpus}}
@@ -121,12 +157,12 @@ def run_once(csv: Path, out: Path, engine: str, cpus: int) -> dict:
     stages = {s["name"]: s["seconds"] for s in result.report["flow"]}
     stages["export+report+engine"] = round(total - sum(stages.values()), 3)
     n = result.counts["rows_read"]
-    near = result.report.get("steps", {}).get("dedup_near", {}) if isinstance(result.report.get("steps"), dict) else {}
     return {"seconds": round(total, 2), "rows_per_s": round(n / total),
             "stage_seconds": stages, "stage_rows_per_s": {k: round(n / v) if v > 0 else None for k, v in stages.items()},
             "counts": result.counts, "memory": memory.summary(),
             "report_json_kb": round((out / "report.json").stat().st_size / 1024, 1),
-            "near_bands": near.get("bands")}
+            "engine_calls": {k: {**v, "seconds": round(v["seconds"], 3), "mb_in": round(v["mb_in"], 1)}
+                             for k, v in batch_work.items()}}
 
 
 def measure(csv: Path, out: Path, engine: str, cpus: int) -> dict:

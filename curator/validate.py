@@ -383,14 +383,19 @@ class ValidateStep(Step):
             raise RuleError(f"{rule.where}: field {rule.field!r} is not a column; "
                             f"columns are: {', '.join(map(str, table.columns))}")
         check = functools.partial(_check_batch, rule, cctx)
-        out = self.engine.map_batches(table, check) if rule.check.row_local else check(table)
+        if not rule.check.row_local:
+            out = check(table)
+        else:  # a check that does not read other columns is sent its own column only
+            needs = table if rule.field is None or "table" in rule.check.special else table[[rule.field]]
+            out = self.engine.map_batches(needs, check)
         return out["failed"], out["detail"]
 
     def _fix(self, rule: Rule, table: pd.DataFrame, failed: pd.Series, detail: pd.Series,
              cctx: CheckContext) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
         """Repair the failing rows in place; returns (fix frames, rows still failing, examples)."""
         rows = failed.index[failed.to_numpy()]
-        repaired = self.engine.map_batches(table.loc[rows], functools.partial(_repair_batch, rule, cctx))
+        needs = table.loc[rows] if "table" in rule.check.fix_special else table.loc[rows, [rule.field]]
+        repaired = self.engine.map_batches(needs, functools.partial(_repair_batch, rule, cctx))
         frames, examples = [], []
         for column, new in repaired.items():
             new = pd.Series(new).reindex(rows)

@@ -4,6 +4,7 @@ task is retried without changing the output."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -21,8 +22,9 @@ from curator.engine.local import LocalEngine
 from curator.errors import ConfigError, RuleError
 from curator.near.lsh import band_frame, bucket_codes, candidate_pairs
 
-from conftest import write_config
+from conftest import REPO, write_config
 
+LABELS = ["billing", "shipping", "account", "product_defect", "praise"]
 OUTPUTS = ("train.parquet", "val.parquet", "test.parquet", "dropped.parquet", "ledger.parquet")
 
 
@@ -90,30 +92,22 @@ def test_sample_data_same_on_local_and_ray(sample_copy, ray_local):
 
 
 def _generated(n: int, path: Path, seed: int = 0) -> Path:
-    """n ticket-like rows: distinct texts, ~5% exact copies, ~5% near copies (one word changed),
-    1% empty, a few unknown labels, users of ~5 rows each."""
-    rng = np.random.default_rng(seed)
-    words = np.array("order refund charge card package delivery late account password login broken screen "
-                     "battery thanks great help please again twice week invoice tracking address email "
-                     "support reset locked cracked arrived damaged love service".split(), dtype=object)
-    lengths = rng.integers(8, 20, size=n)
-    drawn = words[rng.integers(0, len(words), size=int(lengths.sum()))]
-    text = pd.Series(np.split(drawn, np.cumsum(lengths)[:-1])).str.join(" ") + " ref" + pd.Series(np.arange(n)).astype(str)
-    exact = np.flatnonzero(rng.random(n) < 0.05)
-    text[exact] = text.iloc[rng.integers(0, n, len(exact))].str.upper().to_numpy()
-    near = np.flatnonzero(rng.random(n) < 0.05)
-    text[near] = (text.iloc[rng.integers(0, n, len(near))] + " thanks").to_numpy()
-    text[rng.random(n) < 0.01] = ""
-    labels = rng.choice(["billing", "shipping", "account", "praise", "bilingg"], size=n, p=[0.4, 0.3, 0.2, 0.09, 0.01])
-    pd.DataFrame({"text": text, "label": labels,
-                  "user_id": "u" + pd.Series(rng.integers(0, n // 5, size=n)).astype(str)}).to_csv(path, index=False)
+    """n rows from bench/scale.py's generator (the rows the scale benchmark measures): labels that
+    follow the words with 5% flipped, exact and near copies, empty texts, users of ~5 rows."""
+    spec = importlib.util.spec_from_file_location("bench_scale", REPO / "bench" / "scale.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.generate(n, path, seed)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[::97, "label"] = "bilingg"  # a few unknown labels
+    frame.to_csv(path, index=False)
     return path
 
 
 def test_generated_50k_rows_same_on_local_and_ray(tmp_path, ray_local):
     _generated(50_000, tmp_path / "rows.csv")
     cfg = write_config(tmp_path / "curator.yaml", {
-        "input": {"path": "rows.csv"}, "modality": "text", "labels": ["billing", "shipping", "account", "praise"],
+        "input": {"path": "rows.csv"}, "modality": "text", "labels": LABELS,
         "rules": ["text-classification"], "split": {"group_by": ["user_id"]}, "seed": 3,
         # The label-issues models run in the driver on either engine; they are left out to keep this test short.
         "steps": {"label_issues": {"enabled": False}}})
@@ -151,10 +145,12 @@ def kill_check():
 def test_killed_worker_is_retried_and_output_is_unchanged(tmp_path, ray_local, kill_check):
     (tmp_path / "rules.yaml").write_text(
         "include: text-classification\nrules:\n"
-        f"  - {{check: kill_worker_once, field: text, params: {{marker: '{tmp_path / 'killed'}', driver: {os.getpid()}}}}}\n")
+        f"  - {{check: kill_worker_once, field: text, params: {{marker: '{tmp_path / 'killed'}', driver: {os.getpid()}}}}}\n"
+        # unique compares rows across batches: it must see the whole column on either engine
+        "  - {check: unique, field: text, severity: warn, params: {ignore_case: true}}\n")
     _generated(3_000, tmp_path / "rows.csv", seed=1)
     cfg = write_config(tmp_path / "curator.yaml", {
-        "input": {"path": "rows.csv"}, "modality": "text", "labels": ["billing", "shipping", "account", "praise"],
+        "input": {"path": "rows.csv"}, "modality": "text", "labels": LABELS,
         "rules": ["rules.yaml"], "split": {"group_by": ["user_id"]}, "seed": 3,
         "steps": {"label_issues": {"enabled": False}}})
     local = curator.run(cfg, out=tmp_path / "local")
@@ -164,6 +160,7 @@ def test_killed_worker_is_retried_and_output_is_unchanged(tmp_path, ray_local, k
     retried = {int(p) for p in (tmp_path / "killed.retried").read_text().split()}
     assert killed not in retried, "the killed worker's task ran again in another process"
     _same_runs(local, ray)
+    assert (ray.read("ledger")["reason"] == "rule:unique").sum() > 10
 
 
 def test_curator_errors_from_a_worker_arrive_as_one_line(tmp_path, ray_local):
