@@ -69,6 +69,9 @@ class Check:
     validator: Callable[[dict], str | None] | None = None
     fix: Callable[..., Any] | None = None
     fix_special: frozenset[str] = frozenset()
+    #: False for a check whose verdict on a row depends on other rows (``unique``): it always sees the
+    #: whole table, while row-local checks may run batch by batch on any engine.
+    row_local: bool = True
 
     def __call__(self, values: pd.Series | None, table: pd.DataFrame, params: dict[str, Any],
                  ctx: CheckContext | None = None):
@@ -106,12 +109,13 @@ def _signature_params(fn: Callable) -> tuple[list[inspect.Parameter], frozenset[
 
 
 def check(name: str, params: dict[str, Any] | None = None, *, field: bool = True,
-          validate: Callable[[dict], str | None] | None = None) -> Callable:
+          validate: Callable[[dict], str | None] | None = None, row_local: bool = True) -> Callable:
     """Register ``fn`` as a check called ``name``; its params must match its keyword arguments.
 
     ``params`` maps each param to its type (``int``, ``float``, ``str``, ``bool``, ``list[str]``,
     :class:`FilePath`, or a tuple of these). ``validate`` gets the params when a rule file loads
     and returns an error message (or None), so bad values fail before any data is read.
+    ``row_local=False`` marks a check that compares rows with each other (never run batch by batch).
     """
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise ValueError(f"check names are snake_case, got {name!r}")
@@ -127,7 +131,7 @@ def check(name: str, params: dict[str, Any] | None = None, *, field: bool = True
             raise ValueError(f"check {name!r} is registered twice")
         required = frozenset(p.name for p in kwargs if p.default is inspect.Parameter.empty)
         REGISTRY[name] = Check(name, fn, dict(params), required, (fn.__doc__ or "").strip().split("\n")[0],
-                               special, field, validate)
+                               special, field, validate, row_local=row_local)
         return fn
 
     return register

@@ -35,7 +35,7 @@ def not_null(values: pd.Series):
     return values.isna(), "missing value"
 
 
-@check("unique", params={"ignore_case": bool})
+@check("unique", params={"ignore_case": bool}, row_local=False)
 def unique(values: pd.Series, ignore_case: bool = False):
     """Values that occur more than once fail (missing values are not compared)."""
     text = text_array(values)

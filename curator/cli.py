@@ -50,15 +50,17 @@ def run(
     config: Path = typer.Argument(..., help="The run's curator.yaml."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default: output.dir)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="local or ray (default: the config's engine)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: a local Ray)."),
 ) -> None:
     """Run the curation job: ingest, validate, dedup, split, export, report.
 
-    Example: curator run sample_data/text/curator.yaml --out out/
+    Example: curator run sample_data/text/curator.yaml --out out/ --engine ray
     """
     from .pipeline import run as run_pipeline
 
     progress.enable(not quiet)
-    result = run_pipeline(config, out=out_dir)
+    result = run_pipeline(config, out=out_dir, engine=engine, address=address)
     table = Table(title="curator run", show_header=True)
     table.add_column("stage")
     for col in ("in", "dropped", "flagged", "out"):

@@ -129,6 +129,15 @@ class OutputConfig(_Model):
     report: ReportConfig = ReportConfig()
 
 
+class RayConfig(_Model):
+    """``ray:`` - where the Ray engine runs."""
+
+    #: A cluster to join ("auto", "ray://head:10001", "10.0.0.5:6379"); null starts a local Ray.
+    address: str | None = None
+    #: CPUs of a local Ray (null: all of this machine's).
+    num_cpus: int | None = Field(None, ge=1)
+
+
 class Config(_Model):
     input: InputConfig
     modality: Literal["text", "image"] = "text"
@@ -140,6 +149,9 @@ class Config(_Model):
     seed: int = 0
     output: OutputConfig = OutputConfig()
     labelstudio: LabelStudioSettings = LabelStudioSettings()
+    #: Where batch work runs: local (in-process, both cores) or ray (Ray Data; see docs/scaling.md).
+    engine: Literal["local", "ray"] = "local"
+    ray: RayConfig = RayConfig()
     #: Directory relative paths are resolved against (the config file's folder).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 

@@ -10,6 +10,7 @@ to the majority label).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,8 @@ _CURATOR_COLUMNS = {ID, TEXT, "image", LABEL, SOURCE, CONTENT_HASH, "group", "cl
 
 
 def content_hash(table: pd.DataFrame, modality: str, normalize) -> pd.Series:
-    """The exact-duplicate key of every row: normalised-text hash or decoded-pixel hash."""
+    """The exact-duplicate key of every row: normalised-text hash or decoded-pixel hash (row-local:
+    the batch function the engines run)."""
     if modality == "image":
         return table[IMAGE_HASH].astype(object)
     norm = normalize_text(table[TEXT], unicode=normalize.unicode, case=normalize.case,
@@ -191,6 +193,8 @@ class ExactDedupStep(Step):
 
     def apply(self, table: pd.DataFrame, ctx: Context) -> StepResult:
         table = table.copy()
-        table[CONTENT_HASH] = content_hash(table, self.modality, self.normalize)
+        content = [TEXT] if self.modality == "text" else [IMAGE_HASH]
+        table[CONTENT_HASH] = ctx.engine.map_batches(
+            table[content], functools.partial(content_hash, modality=self.modality, normalize=self.normalize))
         key = table[CONTENT_HASH].mask(isin(table[ID], list(ctx.not_duplicate)))  # reviewed: not duplicates
         return resolve_groups(table, key, self.policy)

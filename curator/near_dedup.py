@@ -9,12 +9,14 @@ near-duplicates never cross train/val/test.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .dedup import GroupPolicy, resolve_groups
+from .engine import Engine
 from .ledger import decisions
 from .near.clusters import components
 from .near.lsh import best_match
@@ -40,7 +42,7 @@ class NearDedupStep(Step):
     def apply(self, table: pd.DataFrame, ctx: Context) -> StepResult:
         n = len(table)
         if self.cfg.modality == "text":
-            left, right, sim, unreadable, extra = self._text_pairs(table)
+            left, right, sim, unreadable, extra = self._text_pairs(table, ctx.engine)
         else:
             left, right, sim, unreadable, extra = self._image_pairs(table, ctx)
         if ctx.not_duplicate:  # a reviewer said these rows are not duplicates: no pair joins them
@@ -78,21 +80,22 @@ class NearDedupStep(Step):
         result.artifacts["reference_matches"] = int(len(hits))
 
     # -- text ---------------------------------------------------------------------------------
-    def _text_pairs(self, table: pd.DataFrame):
+    def _text_pairs(self, table: pd.DataFrame, engine: Engine):
         from .near.lsh import near_duplicates
-        from .near.minhash import MinHashParams, signatures
+        from .near.minhash import MinHashParams
         from .near.shingle import ShingleConfig, shingle_sets
 
         p = self.p
         shingle = ShingleConfig(p.shingle, p.n, p.normalize)
         params = MinHashParams(num_perm=p.num_perm, seed=p.seed, shingle=shingle)
         texts = table[TEXT].to_numpy(dtype=object)
-        sigs = signatures(texts, params)
+        sigs = engine.map_batches(table[[TEXT]], functools.partial(text_signatures, params=params), heavy=True)
         if p.measure == "containment":
             from .near.containment import contained_duplicates
             found = contained_duplicates(sigs, shingle_sets(texts, shingle), p.threshold, seed=p.seed)
         else:
-            found = near_duplicates(sigs, p.threshold, texts=texts if p.verify == "exact" else None, shingle=shingle)
+            found = near_duplicates(sigs, p.threshold, texts=texts if p.verify == "exact" else None, shingle=shingle,
+                                    engine=engine)
         pairs = found.verified
         extra = {"measure": found.measure, "threshold": p.threshold, "bands": found.bands,
                  "counts_near_threshold": found.counts_at(
@@ -109,7 +112,7 @@ class NearDedupStep(Step):
         paths = [root / rel for rel in table[IMAGE].to_numpy(dtype=object)]
         embedder = self._embedder() if self.p.method in ("embedding", "combined") else None
         found = find_near_duplicate_images(paths, self.p.method, max_distance=self.p.max_distance,
-                                           min_cosine=self.p.min_cosine, embedder=embedder)
+                                           min_cosine=self.p.min_cosine, embedder=embedder, engine=ctx.engine)
         bad = sorted(found.errors)
         unreadable = decisions(table[ID].to_numpy()[bad], "image_unreadable",
                                [found.errors[i] for i in bad]) if bad else decisions([], None)
@@ -129,6 +132,13 @@ class NearDedupStep(Step):
             return OnnxEmbedder(self.cfg.resolve(name))
         local = self.cfg.resolve(name)
         return TransformersEmbedder(str(local) if local.exists() else name)
+
+
+def text_signatures(batch: pd.DataFrame, params) -> np.ndarray:
+    """MinHash signatures of one batch of rows (the batch function engines run; one thread each)."""
+    from .near.minhash import signatures
+
+    return signatures(batch[TEXT].to_numpy(dtype=object), params, workers=1)
 
 
 def to_hex_keys(key: pd.Series) -> pd.Series:

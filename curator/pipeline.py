@@ -19,6 +19,7 @@ from . import __version__, progress
 from .audit import build_report_data, report_thumbnails
 from .config import Config, load_config, parse_config
 from .dedup import CONTENT_HASH, ExactDedupStep
+from .engine import Engine, make_engine
 from .errors import EmptyDatasetError, InvariantError
 from .export import WRITERS, atomic_dir, sha256_file, write_json, write_parquet
 from .ingest import ingest
@@ -89,16 +90,25 @@ def _reason_summary(stats: list[StepStats]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in top) or "no reasons recorded"
 
 
-def run(config: Config | str | Path | dict, *, out: str | Path | None = None, progress_bar: bool = False) -> RunResult:
-    """Run the whole curation job described by ``config`` and write the run directory."""
+def run(config: Config | str | Path | dict, *, out: str | Path | None = None, progress_bar: bool = False,
+        engine: str | None = None, address: str | None = None) -> RunResult:
+    """Run the whole curation job described by ``config`` and write the run directory.
+    ``engine`` and ``address`` override the config's ``engine`` and ``ray.address``."""
     cfg = coerce_config(config)
+    if engine is not None or address is not None:
+        cfg = cfg.model_copy(update={"engine": engine or cfg.engine,
+                                     "ray": cfg.ray.model_copy(update={"address": address or cfg.ray.address})})
     out_dir = Path(out) if out is not None else cfg.output_dir
     with progress.enabled(progress_bar or progress.is_enabled()):
-        return _run(cfg, out_dir)
+        chosen = make_engine(cfg.engine, address=cfg.ray.address, num_cpus=cfg.ray.num_cpus)
+        try:
+            return _run(cfg, out_dir, chosen)
+        finally:
+            chosen.close()
 
 
-def _run(cfg: Config, out_dir: Path) -> RunResult:
-    ctx = Context(config=cfg, seed=cfg.seed)
+def _run(cfg: Config, out_dir: Path, engine: Engine) -> RunResult:
+    ctx = Context(config=cfg, seed=cfg.seed, engine=engine)
     runner = Runner(ctx)
     content = TEXT if cfg.modality == "text" else IMAGE
 
@@ -132,7 +142,7 @@ def _run(cfg: Config, out_dir: Path) -> RunResult:
     # 3. split, group-aware, then prove there is no leak.
     start = ctx.clock()
     content_cols = [CONTENT_HASH] if CONTENT_HASH in table else []
-    table = split_table(table, cfg, content_cols)
+    table = split_table(table, cfg, content_cols, engine)
     leak = check_no_leak(table, [ID, CONTENT_HASH, IMAGE_HASH])
     runner.ledger.record("split", "kept", decisions(table[ID], "split:" + table[SPLIT], "assigned to " + table[SPLIT]))
     runner.stats.append(StepStats("split", len(table), 0, 0, len(table), 0, 0,

@@ -9,6 +9,8 @@ ratios exactly within each label, at the price of that stability.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
@@ -87,12 +89,28 @@ def _uniform(keys: np.ndarray, seed: int) -> np.ndarray:
     return (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
-def assign_splits(table: pd.DataFrame, ratios: dict[str, float], seed: int, *, groups: np.ndarray,
-                  stratify: bool = True, strategy: str = "hash") -> pd.Series:
-    """The split name of every row; every member of a group gets the same one."""
+def _cumulative(ratios: dict[str, float]) -> tuple[list[str], np.ndarray]:
     names = list(ratios)
     cum = np.cumsum([ratios[k] for k in names])
     cum[-1] = 1.0
+    return names, cum
+
+
+def hash_splits(batch: pd.DataFrame, ratios: dict[str, float], seed: int) -> pd.Series:
+    """Strategy ``hash``: each row's split from its group key (column ``g``) and the seed alone, so
+    it is row-local (the batch function engines run)."""
+    names, cum = _cumulative(ratios)
+    chosen = np.searchsorted(cum, _uniform(batch["g"].to_numpy(), seed), side="right").clip(0, len(names) - 1)
+    return pd.Series(np.asarray(names, dtype=object)[chosen], index=batch.index, dtype=object)
+
+
+def assign_splits(table: pd.DataFrame, ratios: dict[str, float], seed: int, *, groups: np.ndarray,
+                  stratify: bool = True, strategy: str = "hash", engine=None) -> pd.Series:
+    """The split name of every row; every member of a group gets the same one."""
+    if strategy == "hash" and engine is not None:
+        return engine.map_batches(pd.DataFrame({"g": groups}, index=table.index),
+                                  functools.partial(hash_splits, ratios=dict(ratios), seed=seed))
+    names, cum = _cumulative(ratios)
     frame = pd.DataFrame({"g": groups, "label": table[LABEL].to_numpy()})
     per_group = frame.groupby("g", sort=True).size().rename("size").to_frame()
     per_group["u"] = _uniform(per_group.index.to_numpy(), seed)
@@ -133,7 +151,7 @@ def check_no_leak(table: pd.DataFrame, columns: list[str]) -> dict:
     return {"passed": True, "checked": checked, "groups": int(table[GROUP].nunique()) if GROUP in table else 0}
 
 
-def split_table(table: pd.DataFrame, cfg, content_columns: list[str]) -> pd.DataFrame:
+def split_table(table: pd.DataFrame, cfg, content_columns: list[str], engine=None) -> pd.DataFrame:
     """Add ``group`` and ``split`` columns according to the config, and prove there is no leak."""
     link = list(dict.fromkeys([*cfg.split.group_by, *([CLUSTER] if CLUSTER in table.columns else []),
                                *(c for c in content_columns if c in table.columns)]))
@@ -141,5 +159,5 @@ def split_table(table: pd.DataFrame, cfg, content_columns: list[str]) -> pd.Data
     keys = group_keys(out, link)
     out[GROUP] = to_hex(keys)
     out[SPLIT] = assign_splits(out, cfg.split.ratios, cfg.seed, groups=keys,
-                               stratify=cfg.split.stratify, strategy=cfg.split.strategy)
+                               stratify=cfg.split.stratify, strategy=cfg.split.strategy, engine=engine)
     return out

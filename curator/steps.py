@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from .engine import Engine
+from .engine.local import LocalEngine
 from .errors import InvariantError
 from .ledger import Ledger, decisions, empty_decisions
 from .table import ID, PARENT_ID, isin
@@ -58,7 +60,8 @@ class StepStats:
 
 @dataclass
 class Context:
-    """What a step may read besides the table: the run config, seed, dataset root and a clock."""
+    """What a step may read besides the table: the run config, seed, dataset root, a clock, and the
+    engine its batch functions run on."""
 
     config: Any
     seed: int = 0
@@ -71,6 +74,7 @@ class Context:
     protected: dict[str, str] = field(default_factory=dict)
     #: Row ids a reviewer marked "not a duplicate": the dedup steps leave them out of every group.
     not_duplicate: frozenset[str] = frozenset()
+    engine: Engine = field(default_factory=LocalEngine)
 
 
 class Step:

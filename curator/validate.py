@@ -27,6 +27,7 @@ come first: a label outside ``labels:`` is dropped as ``unknown_label``
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +40,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from . import checks
 from .checks import CheckContext
 from .checks_table import suggestions
+from .engine import Engine
+from .engine.local import LocalEngine
 from .errors import RuleError
 from .ledger import decisions, empty_decisions, fixes
 from .steps import Context, Step, StepResult
@@ -292,6 +295,27 @@ def _short(values: pd.Series) -> list:
     return out
 
 
+def _check_batch(rule: Rule, cctx: CheckContext, batch: pd.DataFrame) -> pd.DataFrame:
+    """A rule's verdict on one batch of rows (the batch function engines run): ``failed``, ``detail``."""
+    values = batch[rule.field] if rule.field is not None else None
+    try:
+        failed, detail = rule.check(values, batch, rule.params, cctx)
+    except RuleError as err:
+        raise RuleError(f"{rule.where}: {err}") from None
+    return pd.DataFrame({"failed": failed.reindex(batch.index, fill_value=True),
+                         "detail": _detail_series(detail, rule.check.doc, batch.index)}, index=batch.index)
+
+
+def _repair_batch(rule: Rule, cctx: CheckContext, batch: pd.DataFrame) -> dict[str, pd.Series]:
+    """A fix rule's repaired values for one batch of failing rows (``{column: values}``)."""
+    try:
+        repaired = rule.check.repair(batch[rule.field], batch, rule.params, cctx)
+    except RuleError as err:
+        raise RuleError(f"{rule.where}: {err}") from None
+    return {column: pd.Series(new, index=batch.index) if not isinstance(new, pd.Series) else new
+            for column, new in repaired.items()}
+
+
 class ValidateStep(Step):
     name = "validate"
 
@@ -301,6 +325,7 @@ class ValidateStep(Step):
             raise ValueError(f"expected unknown_label 'drop', 'fix' or 'flag', got {unknown_label!r}")
         self.rules, self.labels, self.require_label = rules, labels, require_label
         self.unknown_label, self.examples, self.workers = unknown_label, examples, workers
+        self.engine: Engine = LocalEngine(workers)
 
     @classmethod
     def from_config(cls, cfg) -> "ValidateStep":
@@ -310,6 +335,7 @@ class ValidateStep(Step):
 
     def apply(self, table: pd.DataFrame, ctx: Context) -> StepResult:
         cctx = CheckContext(root=ctx.root, labels=self.labels, workers=self.workers)
+        self.engine = ctx.engine
         fixing = self.unknown_label == "fix" or any(r.severity == "fix" for r in self.rules)
         current = table.copy() if fixing else table
         ids = current[ID]
@@ -355,21 +381,20 @@ class ValidateStep(Step):
         if rule.field is not None and rule.field not in table.columns:
             raise RuleError(f"{rule.where}: field {rule.field!r} is not a column; "
                             f"columns are: {', '.join(map(str, table.columns))}")
-        values = table[rule.field] if rule.field is not None else None
-        try:
-            failed, detail = rule.check(values, table, rule.params, cctx)
-        except RuleError as err:
-            raise RuleError(f"{rule.where}: {err}") from None
-        return failed.reindex(table.index, fill_value=True), _detail_series(detail, rule.check.doc, table.index)
+        check = functools.partial(_check_batch, rule, cctx)
+        if not rule.check.row_local:
+            out = check(table)
+        else:  # a check that does not read other columns is sent its own column only
+            needs = table if rule.field is None or "table" in rule.check.special else table[[rule.field]]
+            out = self.engine.map_batches(needs, check)
+        return out["failed"], out["detail"]
 
     def _fix(self, rule: Rule, table: pd.DataFrame, failed: pd.Series, detail: pd.Series,
              cctx: CheckContext) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
         """Repair the failing rows in place; returns (fix frames, rows still failing, examples)."""
         rows = failed.index[failed.to_numpy()]
-        try:
-            repaired = rule.check.repair(table.loc[rows, rule.field], table.loc[rows], rule.params, cctx)
-        except RuleError as err:
-            raise RuleError(f"{rule.where}: {err}") from None
+        needs = table.loc[rows] if "table" in rule.check.fix_special else table.loc[rows, [rule.field]]
+        repaired = self.engine.map_batches(needs, functools.partial(_repair_batch, rule, cctx))
         frames, examples = [], []
         for column, new in repaired.items():
             new = pd.Series(new).reindex(rows)

@@ -55,3 +55,15 @@ def sample_copy(tmp_path):
     dest = tmp_path / "sample_data"
     shutil.copytree(SAMPLE, dest, ignore=shutil.ignore_patterns("out", "*.py"))
     return dest
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray with 2 CPUs, started once for the whole test session (engines join it)."""
+    import ray
+    import ray.data
+
+    ray.init(num_cpus=2, object_store_memory=512 * 2**20, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()

@@ -126,6 +126,11 @@ def _session_options(threads: int | None):
     return opts
 
 
+def _rebuild(cls, args: tuple, kwargs: dict):
+    """An embedder made again from its constructor arguments (unpickling in another process)."""
+    return cls(*args, **kwargs)
+
+
 class OnnxEmbedder:
     """An ONNX image model (NHWC, BGR minus Caffe means, as open_nsfw) read with onnxruntime.
 
@@ -141,6 +146,8 @@ class OnnxEmbedder:
                  threads: int | None = None):
         if input_size < 32 or batch_size < 1:
             raise ValueError(f"expected input_size >= 32 and batch_size >= 1, got {input_size}, {batch_size}")
+        self._args = ((model_path,), dict(output=output, input_size=input_size, pool_node=pool_node,
+                                          mean_bgr=tuple(mean_bgr), batch_size=batch_size, threads=threads))
         ort = _require("onnxruntime", "embed")
         path = Path(model_path) if model_path is not None else opennsfw_model_path()
         if not path.is_file():
@@ -155,6 +162,10 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self.mean_bgr = np.asarray(mean_bgr, dtype=np.float32)
         self.dim = self._run(np.zeros((1, input_size, input_size, 3), np.uint8)).shape[1]
+
+    def __reduce__(self):
+        """Pickled as its constructor arguments (a session is not picklable): a Ray worker loads its own."""
+        return _rebuild, (type(self), *self._args)
 
     def _run(self, rgb: np.ndarray) -> np.ndarray:
         """Raw (un-normalised) outputs of one batch, flattened to (N, dim)."""
@@ -208,6 +219,7 @@ class TransformersEmbedder:
                  dtype: str | None = None):
         if batch_size < 1:
             raise ValueError(f"expected batch_size >= 1, got {batch_size}")
+        self._args = ((name_or_path,), dict(device=device, batch_size=batch_size, dtype=dtype))
         torch = _require("torch", "train")
         transformers = _require("transformers", "train")
         self.torch = torch
@@ -218,6 +230,10 @@ class TransformersEmbedder:
         self.input_size = _processor_size(self.processor)
         self.batch_size = batch_size
         self.dim = self._run(np.zeros((1, self.input_size, self.input_size, 3), np.uint8)).shape[1]
+
+    def __reduce__(self):
+        """Pickled as its constructor arguments: a Ray worker loads its own model."""
+        return _rebuild, (type(self), *self._args)
 
     def _run(self, rgb: np.ndarray) -> np.ndarray:
         """Raw pooled vectors of one batch."""

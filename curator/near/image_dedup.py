@@ -40,8 +40,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 
-import numpy as np
+import functools
 
+import numpy as np
+import pandas as pd
+
+from ..engine import Engine
+from ..engine.local import LocalEngine
 from .clusters import components
 from .embed import Embedder, OnnxEmbedder, embed_paths
 from .embed_search import cosine_of_pairs, cosine_pairs, cosine_query
@@ -122,6 +127,29 @@ def _scan(paths: list, hashes: bool, embedder: Embedder | None, workers: int, ba
         errors.update({start + i: e for i, e in part.errors.items()})
         start += len(ok)
     return _Scan(paths, ph, dh, vec, errors)
+
+
+def scan_batch(batch: pd.DataFrame, hashes: bool, embedder: Embedder | None, workers: int,
+               size: int) -> dict[str, np.ndarray]:
+    """Hashes, vectors and errors of one batch of files (column ``path``): the batch function the
+    engines run; an embedding batch is the stage that asks for a GPU."""
+    scan = _scan(batch["path"].tolist(), hashes, embedder, workers, size)
+    n = len(batch)
+    errors = np.full(n, None, dtype=object)
+    errors[list(scan.errors)] = list(scan.errors.values())
+    return {"phash": scan.phash if hashes else np.zeros(n, np.uint64),
+            "dhash": scan.dhash if hashes else np.zeros(n, np.uint64),
+            "vectors": scan.vectors if embedder is not None else np.zeros((n, 0), np.float32), "errors": errors}
+
+
+def _scan_on(engine: Engine, paths: list, hashes: bool, embedder: Embedder | None, workers: int, batch: int) -> _Scan:
+    """:func:`scan_batch` over every file on ``engine`` (the local engine makes it one call)."""
+    out = engine.map_batches(pd.DataFrame({"path": paths}, dtype=object),
+                             functools.partial(scan_batch, hashes=hashes, embedder=embedder, workers=workers,
+                                               size=batch), gpu=embedder is not None)
+    errors = {int(i): str(out["errors"][i]) for i in np.flatnonzero(out["errors"] != None)}  # noqa: E711
+    return _Scan(paths, out["phash"] if hashes else None, out["dhash"] if hashes else None,
+                 out["vectors"] if embedder is not None else None, errors)
 
 
 def _pairs(left, right, similarity, method: str) -> ImagePairs:
@@ -231,13 +259,15 @@ def find_near_duplicate_images(paths: Sequence[str | PathLike], method: str = "c
                                min_cosine: float = DEFAULT_MIN_COSINE,
                                screen_cosine: float = DEFAULT_SCREEN_COSINE,
                                embedder: Embedder | None = None, screen_embedder: Embedder | None = None,
-                               workers: int = 2, batch: int = 1024, block: int = 2048) -> NearImageResult:
+                               workers: int = 2, batch: int = 1024, block: int = 2048,
+                               engine: Engine | None = None) -> NearImageResult:
     """Near-duplicate pairs and clusters of image files (see the module docstring for the methods).
 
     ``max_distance``: most differing pHash/dHash bits. ``min_cosine``: least cosine of ``embedder``
     (default: the ONNX ResNet-50 at 224 px) for an embedding pair. ``screen_cosine`` and
     ``screen_embedder`` (default: the same model at 96 px) set the combined method's screen.
-    Unreadable files are in ``errors`` (index -> message) and take part in no pair.
+    Unreadable files are in ``errors`` (index -> message) and take part in no pair. Files are decoded,
+    hashed and embedded batch by batch on ``engine`` (default: the local engine, ``workers`` processes).
     """
     _check_args(method, max_distance, min_cosine, screen_cosine)
     paths = list(paths)
@@ -247,8 +277,9 @@ def find_near_duplicate_images(paths: Sequence[str | PathLike], method: str = "c
         screen_embedder = screen_embedder or OnnxEmbedder(input_size=SCREEN_SIZE)
     first_model = embedder if method == "embedding" else screen_embedder
     hashes = method != "embedding"
-    scan = _scan(paths, hashes, first_model, workers, batch)
-    ref = None if reference is None else _scan(list(reference), hashes, first_model, workers, batch)
+    engine = engine or LocalEngine(workers)
+    scan = _scan_on(engine, paths, hashes, first_model, workers, batch)
+    ref = None if reference is None else _scan_on(engine, list(reference), hashes, first_model, workers, batch)
     stats: dict[str, int] = {}
     if method in ("phash", "dhash"):
         pairs = _hash_pairs(scan, ref, method, max_distance)

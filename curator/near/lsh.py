@@ -17,7 +17,7 @@ are given, must reach the threshold. Verified pairs become clusters (connected c
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import functools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,6 +26,8 @@ import pandas as pd
 import pyarrow as pa
 from scipy.integrate import quad
 
+from ..engine import Engine
+from ..engine.local import LocalEngine
 from .clusters import components
 from .minhash import empty_rows
 from .shingle import ShingleConfig, shingle_sets
@@ -154,24 +156,44 @@ def band_matches(index_keys: np.ndarray, query_keys: np.ndarray, max_bucket: int
     return query, order[np.repeat(lo, hits) + within]
 
 
-def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, *, max_bucket: int = 100,
-                    workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct ``(left < right)`` row pairs that share at least one band; empty rows never pair.
-    Bands are grouped on ``workers`` threads."""
+def band_frame(sigs: np.ndarray, bands: int, rows: int) -> pd.DataFrame:
+    """Every live row's band keys in long form (``band``, ``key``, ``pos``), band by band, rows in
+    order within a band; empty rows (no shingles) are left out, so they never pair."""
     empty = empty_rows(sigs)
-    live = np.flatnonzero(~empty) if empty.any() else None
-    keys = band_keys(sigs if live is None else sigs[live], bands, rows)
+    live = np.flatnonzero(~empty)
+    keys = band_keys(sigs[live] if empty.any() else sigs, bands, rows)
+    return pd.DataFrame({"band": np.repeat(np.arange(bands, dtype=np.int16), len(live)),
+                         "key": keys.T.ravel(), "pos": np.tile(live, bands)})
+
+
+def bucket_codes(frame: pd.DataFrame, n: int, max_bucket: int) -> np.ndarray:
+    """Pairs (coded ``left * n + right``, left < right) of the rows sharing a band key, for the rows
+    of ``frame`` (whole buckets: every row of a key is present). Engines run this per partition."""
+    band = frame["band"].to_numpy(dtype=np.int16)
+    pos = frame["pos"].to_numpy(dtype=np.int64)
+    key = frame["key"].to_numpy(dtype=np.uint64)
+    if len(band) > 1 and (np.any(band[1:] < band[:-1]) or np.any((band[1:] == band[:-1]) & (pos[1:] < pos[:-1]))):
+        order = np.lexsort((pos, band))  # a shuffle mixes rows; a star's hub is the lowest position
+        band, pos, key = band[order], pos[order], key[order]
+    bounds = np.flatnonzero(np.r_[True, band[1:] != band[:-1], True]) if len(band) else np.zeros(1, np.int64)
+    codes = [np.zeros(0, np.int64)]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):  # one pass per band (16 at the defaults)
+        a, b = _bucket_pairs(np.ascontiguousarray(key[lo:hi]), max_bucket)
+        a, b = pos[lo:hi][a], pos[lo:hi][b]
+        codes.append(np.minimum(a, b) * n + np.maximum(a, b))
+    return np.unique(np.concatenate(codes))
+
+
+def candidate_pairs(sigs: np.ndarray, bands: int, rows: int, *, max_bucket: int = 100,
+                    engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``(left < right)`` row pairs that share at least one band; empty rows never pair.
+    The band keys are grouped by ``engine`` (a shuffle on the key: every row of a bucket meets in
+    one call); by default the local engine on two threads."""
+    engine = engine or LocalEngine()
     n = max(len(sigs), 1)
-
-    def band(i: int) -> np.ndarray:
-        a, b = _bucket_pairs(np.ascontiguousarray(keys[:, i]), max_bucket)
-        if live is not None:
-            a, b = live[a], live[b]
-        return np.minimum(a, b) * n + np.maximum(a, b)
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        codes = list(pool.map(band, range(bands)))
-    code = np.unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
+    codes = engine.group_apply(band_frame(sigs, bands, rows), "key",
+                               functools.partial(bucket_codes, n=n, max_bucket=max_bucket))
+    code = np.unique(codes)
     return code // n, code % n
 
 
@@ -232,7 +254,7 @@ def exact_jaccard(texts, left: np.ndarray, right: np.ndarray, shingle: ShingleCo
 
 def near_duplicates(sigs: np.ndarray, threshold: float = 0.8, *, bands: tuple[int, int] | None = None,
                     weights: tuple[float, float] = (0.05, 0.95), max_bucket: int = 100, texts=None,
-                    shingle: ShingleConfig = ShingleConfig()) -> NearDuplicates:
+                    shingle: ShingleConfig = ShingleConfig(), engine: Engine | None = None) -> NearDuplicates:
     """Near-duplicate clusters among the rows of a signature matrix, by Jaccard similarity.
 
     ``bands`` is ``(b, r)``; by default :func:`optimal_bands` for the threshold and ``weights``
@@ -256,6 +278,6 @@ def near_duplicates(sigs: np.ndarray, threshold: float = 0.8, *, bands: tuple[in
     if texts is not None and len(texts) != len(sigs):
         raise ValueError(f"expected texts for {len(sigs)} rows, got {len(texts)}")
     b, r = bands or optimal_bands(threshold, sigs.shape[1], *weights)
-    left, right = candidate_pairs(sigs, b, r, max_bucket=max_bucket)
+    left, right = candidate_pairs(sigs, b, r, max_bucket=max_bucket, engine=engine)
     sim = estimated_jaccard(sigs, left, right) if texts is None else exact_jaccard(texts, left, right, shingle)
     return assemble(len(sigs), left, right, sim, threshold=threshold, measure="jaccard", bands=(b, r))
