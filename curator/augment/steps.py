@@ -85,6 +85,8 @@ def generate(maker: RowMaker, table: pd.DataFrame, positions: np.ndarray, copies
 
 def _pairs(accepted: pd.DataFrame, table: pd.DataFrame, content: str, n: int) -> list[dict]:
     """A few original/augmented pairs for the report, one per parent, in id order."""
+    if accepted.empty or n == 0:
+        return []
     sample = accepted.sort_values(ID).drop_duplicates(PARENT_ID).head(n)
     parent = table.set_index(ID).loc[sample[PARENT_ID].to_numpy()]
     pairs = []
