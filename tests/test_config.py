@@ -42,7 +42,7 @@ def test_bad_config_is_one_line_naming_the_key(data, expected):
 
 
 def test_unknown_key_lists_the_valid_keys():
-    with pytest.raises(ConfigError, match="expected one of: columns, input, labels, labelstudio, modality, output, rules, seed, split, steps"):
+    with pytest.raises(ConfigError, match="expected one of: augment, columns, input, labels, labelstudio, modality, output, rebalance, rules, seed, split, steps"):
         parse_config({"input": {"path": "x"}, "sead": 1})
 
 
