@@ -29,7 +29,8 @@ from .ledger import decisions
 from .report import render_html
 from .split import SPLIT, check_no_leak, split_table
 from .steps import Context, Runner, Step, StepStats
-from .table import GROUP, ID, IMAGE, IMAGE_HASH, LABEL, SOURCE, TEXT
+from .augment.image import AUGMENTED_DIR
+from .table import GROUP, ID, IMAGE, IMAGE_HASH, LABEL, PARENT_ID, SOURCE, TEXT
 from .validate import ValidateStep
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -235,6 +236,8 @@ def _manifest(cfg: Config, table: pd.DataFrame, totals: dict, outputs: dict, con
         "counts": {**totals, **{n: int((table[SPLIT] == n).sum()) for n in cfg.split.ratios}},
         "files": outputs,
         "dataset_root": str(root),
+        # images the run wrote itself (augmentation) are under this folder of the run directory
+        **({"augmented_dir": AUGMENTED_DIR} if content == IMAGE and PARENT_ID in table else {}),
         "config": cfg.public_dict(),
         "versions": {"curator": __version__, "python": platform.python_version(), "pandas": pd.__version__,
                      "pyarrow": pa.__version__, "numpy": np.__version__},

@@ -228,6 +228,10 @@ def test_image_run_rebalances_train_with_augmented_files_inside_the_run_dir(tmp_
     assert len(new) > 0 and train["label"].value_counts().nunique() == 1
     assert all((tmp_path / "out" / p).is_file() for p in new["image"])
     assert "data:image/" in result.paths["report.html"].read_text()
+    from trainer.rundir import load_run  # the trainer finds the augmented files through the manifest
+
+    paths = load_run(tmp_path / "out").splits["train"].content
+    assert sum(p.startswith(str(tmp_path / "out" / "augmented")) for p in paths) == len(new)
 
 
 def test_cli_augment_works_on_a_run_directory(tmp_path, runs):

@@ -91,12 +91,16 @@ class RowMaker:
         failed = pd.Series(None, index=new.index, dtype=object)
         names, params = self._content(new, failed)
         new[AUGMENTER] = names
-        new["detail"] = [json.dumps({"augmenter": n, "params": params.get(n, {}) if self.recipe.kind != "text"
-                                     else {k: params[k] for k in n.split("+")}, "seed": self.seed, "copy": int(c),
-                                     "parent": p}, sort_keys=True, separators=(",", ":"))
-                         for n, c, p in zip(names, copy, parents[ID])]  # one short JSON per new row
+        new["detail"] = self._details(new[AUGMENTER], params, copy, parents[ID])
         new[CONTENT_HASH] = self._hashes(new, failed)
         return self._check(new, parents, failed)
+
+    def _details(self, names: pd.Series, params: dict, copy: np.ndarray, parent_ids: pd.Series) -> np.ndarray:
+        """The ledger detail of each new row: JSON with its augmenters, their parameters, seed, copy, parent."""
+        per_names = {n: {k: params.get(k, {}) for k in n.split("+")} for n in pd.unique(names)}  # a few flows
+        return np.array([json.dumps({"augmenter": n, "params": per_names[n], "seed": self.seed, "copy": int(c),
+                                     "parent": p}, sort_keys=True, separators=(",", ":"))
+                         for n, c, p in zip(names, copy, parent_ids)], dtype=object)
 
     # -- making ---------------------------------------------------------------------------------
     def _content(self, new: pd.DataFrame, failed: pd.Series) -> tuple[list[str], dict]:
@@ -105,17 +109,19 @@ class RowMaker:
             return ["duplicate"] * len(new), {"duplicate": {}}
         if kind == "text":
             flow = self.recipe.text
-            texts, applied = flow.apply(new[TEXT].fillna("").astype(str).tolist(),
-                                        int(row_seeds(new[ID].to_numpy()[:1])[0]) if len(new) else self.seed)
+            # One seed per batch, from its first new id: the same rows in the same run get the same texts.
+            seed = int(row_seeds(new[ID].to_numpy()[:1])[0]) if len(new) else self.seed
+            texts, applied = flow.apply(new[TEXT].fillna("").astype(str).tolist(), seed)
             new[TEXT] = texts
             step_names = np.asarray([s.name for s in flow.steps], dtype=object)
-            names = ["+".join(step_names[row]) for row in applied]  # names per row: k augmenters at most
-            return names, {s.name: s.params for s in flow.steps}
+            combos, which = np.unique(applied, axis=0, return_inverse=True)  # the few distinct flows taken
+            names = np.array(["+".join(step_names[c]) for c in combos], dtype=object)[np.ravel(which)]
+            return list(names), {s.name: s.params for s in flow.steps}
         image = self.recipe.image
         errors = image.augment(self.root, new[IMAGE].astype(str).tolist(), row_seeds(new[ID].to_numpy()),
                                self.out_dir, new[ID].tolist())
         failed[:] = errors
-        new[IMAGE] = [image.relpath(i) for i in new[ID]]
+        new[IMAGE] = image.relpath(new[ID])
         return [image.name] * len(new), {image.name: {"transforms": image.specs}}
 
     def _hashes(self, new: pd.DataFrame, failed: pd.Series) -> pd.Series:

@@ -138,8 +138,9 @@ class ImageAugmenter:
             results = dict(r for part in pool.map(run, range(self.workers)) for r in part)
         return [results[i] for i in ids]
 
-    def relpath(self, row_id: str) -> str:
-        return f"{AUGMENTED_DIR}/{row_id}.{self.ext}"
+    def relpath(self, row_id):
+        """Where a new image lives, relative to the run directory (one id or a Series of them)."""
+        return f"{AUGMENTED_DIR}/" + row_id + f".{self.ext}"
 
     def _one(self, compose, root: Path, src: str, seed: int, out_dir: Path, row_id: str) -> str | None:
         from PIL import Image, UnidentifiedImageError

@@ -77,13 +77,23 @@ def _model_source(model: str, what: str) -> str:
 
 
 def load_or_explain(loader, model: str, what: str):
-    """Run a transformers loader; turn its not-found errors into one line naming the model."""
+    """Run a transformers loader quietly (the library prints nothing of its own); turn its not-found
+    errors into one line naming the model."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars_on = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         return loader()
     except OSError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise MissingResourceError(f"{what}: cannot load model {model!r} (a hub name needs network access or "
                                    f"a cached copy; or give a local path): {first}") from None
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars_on:
+            hf_logging.enable_progress_bar()
 
 
 def contextual_augmenter(model: str, model_type: str, *, aug_p: float, top_k: int, device: str, batch_size: int):
