@@ -243,3 +243,33 @@ def test_cli_augment_works_on_a_run_directory(tmp_path, runs):
     new = table[table["parent_id"].notna()]
     assert table["parent_id"].isna().sum() == len(train) and len(new) == 2 * len(train)
     assert set(new["parent_id"]) == set(train["id"])
+
+
+def test_multilabel_jsonl_run_lifts_the_rare_label_in_train_only(tmp_path):
+    lines = [{"text": f"row {i} " + " ".join(WORDS[i % 9: i % 9 + 7]), "label": labels}
+             for i, labels in enumerate([["common"]] * 90 + [["rare"]] * 6 + [["common", "rare"]] * 4)]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    cfg = {"input": {"path": str(tmp_path / "data.jsonl")}, "seed": 2,
+           "steps": {"dedup_near": {"enabled": False}, "label_issues": {"enabled": False}},
+           "rebalance": {"enabled": True, "target": {"rare": 40}, "method": "duplicate"}}
+    result = curator.run(cfg, out=tmp_path / "out")
+    section = result.report["augmentation"][0]
+    assert section["multi_label"] and section["after"]["rare"] >= 40 > section["before"]["rare"]
+    assert section["after"]["common"] - section["before"]["common"] < section["after"]["rare"] - section["before"]["rare"]
+    for split in ("val", "test"):
+        assert "parent_id" not in result.read(split).columns
+
+
+def test_image_redundancy_ranks_a_repeated_picture_above_distinct_ones(tmp_path):
+    from curator.config import NearDedupConfig
+    from curator.rebalance import band_keys_for, redundancy, seeded_order
+
+    for i in range(3):
+        _png(tmp_path / f"d{i}.png", (60 * i, 255 - 60 * i, 90 * i % 255), 7 * i + 3)
+    Image.open(tmp_path / "d0.png").save(tmp_path / "copy.png")
+    table = pd.DataFrame({"id": ["a", "b", "c", "d"], "image": ["d0.png", "d1.png", "d2.png", "copy.png"],
+                          "label": ["x"] * 4})
+    score = redundancy(band_keys_for(table, "image", tmp_path, NearDedupConfig()), table["label"],
+                       seeded_order(table["id"], 0))
+    assert sorted(score)[-1] == 1.0 and (score == 1.0).sum() == 1  # one of the two copies, fully covered
+    assert score[np.isin(table["id"], ["b", "c"])].max() < 1.0
