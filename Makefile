@@ -59,6 +59,8 @@ bench: $(STAMP) $(LS_STAMP)
 	$(BIN)/python bench/dedup_image.py
 	$(BIN)/python bench/label_issues.py
 	$(BIN)/python bench/labelstudio.py
+	$(BIN)/python bench/augment.py
+	$(BIN)/python bench/rebalance_effect.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache .hypothesis

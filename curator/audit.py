@@ -187,11 +187,35 @@ def build_report_data(*, cfg, original: pd.DataFrame, bad: pd.DataFrame, final: 
         "validation": validation_summary(artifacts),
         "label_issues": label_issue_summary(artifacts),
         "leak_check": leak,
+        "augmentation": augmentation_summary(artifacts),
         "images": ({"examples": image_examples(final, split_col, max(1, rcfg.thumbnails // max(1, len(names))))}
                    if cfg.modality == "image" else None),
         "config": cfg.public_dict(),
     }
     return data
+
+
+TRAIN_STEPS = ("rebalance", "augment")
+
+
+def augmentation_summary(artifacts: dict) -> list[dict]:
+    """The train-only steps' figures: class balance before/after, counts per augmenter, sample pairs."""
+    return [{"step": name, **artifacts[name]} for name in TRAIN_STEPS if name in artifacts]
+
+
+def augmentation_thumbnails(data: dict, root: Path, run_dir: Path) -> dict[str, str]:
+    """Data URIs for image pairs: the original from the dataset root, the new image from the run dir."""
+    out = {}
+    for section in data.get("augmentation") or []:
+        if section.get("modality") != "image":
+            continue
+        for pair in section.get("pairs", []):  # a bounded sample
+            for row_id, rel, base in ((pair["parent_id"], pair["before"], root), (pair["id"], pair["after"], run_dir)):
+                base = Path(base).resolve()
+                path = (base / str(rel)).resolve()
+                if path.is_relative_to(base) and path.is_file() and (uri := thumbnail_uri(path)):
+                    out[row_id] = uri
+    return out
 
 
 def report_thumbnails(data: dict, root: Path, limit: int) -> dict[str, str]:

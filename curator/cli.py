@@ -135,6 +135,33 @@ def review(
     serve(run_dir, host=host, port=port, project=project, on_ready=ready)
 
 
+@app.command()
+@_clean_errors
+def augment(
+    source: Path = typer.Argument(..., help="A run directory (its train split) or a dataset file (with --config)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Directory to write (augmented.parquet, ledger, images)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="curator.yaml with augment:/rebalance:."),
+    augmenter: Optional[list[str]] = typer.Option(None, "--augmenter", "-a", help="Text augmenter (repeat for a flow)."),
+    copies: Optional[int] = typer.Option(None, "--copies", help="New rows per row."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="Image preset: light, medium or heavy."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed (default: the config's)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Augment (and rebalance, if the config says so) a dataset or a run's train split, on its own.
+
+    Example: curator augment out/ --augmenter keyboard --augmenter word_swap --copies 2 --out out-aug/
+    """
+    from .augment.api import augment_dataset
+
+    progress.enable(not quiet)
+    result = augment_dataset(source, out=out_dir, config=config, augmenters=augmenter, copies=copies,
+                             preset=preset, seed=seed)
+    c = result.counts
+    out.print(f"{c['rows_in']:,} rows in, {c['rows_added']:,} added, {c['rows_dropped']:,} dropped, "
+              f"{c['rows_out']:,} out")
+    out.print(f"output: {result.out_dir}")
+
+
 def _mount_labelstudio() -> None:
     from .labelstudio.cli import labelstudio_app
     app.add_typer(labelstudio_app, name="labelstudio")

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .augment.settings import AugmentConfig, RebalanceConfig
 from .errors import ConfigError
 from .label_issues import LabelIssuesConfig
 from .labelstudio.settings import LabelStudioSettings
@@ -146,6 +147,9 @@ class Config(_Model):
     rules: list[str] = []
     steps: StepsConfig = StepsConfig()
     split: SplitConfig = SplitConfig()
+    #: Train split only, after the split: class rebalancing, then augmentation.
+    rebalance: RebalanceConfig = RebalanceConfig()
+    augment: AugmentConfig = AugmentConfig()
     seed: int = 0
     output: OutputConfig = OutputConfig()
     labelstudio: LabelStudioSettings = LabelStudioSettings()

@@ -43,3 +43,7 @@ class LeakError(CuratorError):
 
 class OutputError(CuratorError):
     """The output directory cannot be written."""
+
+
+class MissingResourceError(CuratorError):
+    """A model or data file that an optional feature needs is not installed or not found."""

@@ -16,7 +16,8 @@ import pandas as pd
 import pyarrow as pa
 
 from . import __version__, progress
-from .audit import build_report_data, report_thumbnails
+from .augment.image import AUGMENTED_DIR
+from .audit import augmentation_thumbnails, build_report_data, report_thumbnails
 from .config import Config, load_config, parse_config
 from .dedup import CONTENT_HASH, ExactDedupStep
 from .engine import Engine, make_engine
@@ -32,7 +33,7 @@ from .review.apply import ReviewStep
 from .review.decisions import decisions_path
 from .split import SPLIT, check_no_leak, split_table
 from .steps import Context, Runner, Step, StepStats
-from .table import GROUP, ID, IMAGE, IMAGE_HASH, LABEL, SOURCE, TEXT
+from .table import GROUP, ID, IMAGE, IMAGE_HASH, LABEL, PARENT_ID, SOURCE, TEXT
 from .validate import ValidateStep
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -150,21 +151,24 @@ def _run(cfg: Config, out_dir: Path, engine: Engine) -> RunResult:
                                   round(ctx.clock() - start, 4)))
     table = table[_column_order(table, content)]
 
-    # 4. the whole run's accounting.
-    dropped = runner.dropped_rows()
-    added = sum(s.added for s in runner.stats)
-    if ingested.rows_read + added != len(table) + len(dropped):
-        raise InvariantError(f"run lost rows: {ingested.rows_read} read + {added} added != "
-                             f"{len(table)} kept + {len(dropped)} dropped")
-    ledger = runner.ledger.to_frame()
-    totals = {"rows_read": ingested.rows_read, "rows_added": added, "rows_kept": len(table),
-              "rows_dropped": len(dropped),
-              "rows_flagged": int(ledger.loc[ledger["action"] == "flagged", "id"].nunique()),
-              "rows_fixed": int(ledger.loc[ledger["action"] == "fixed", "id"].nunique())}
-
-    # 5. write everything under a temporary name, then swap it in.
-    splits = {name: table[table[SPLIT] == name].reset_index(drop=True) for name in cfg.split.ratios}
+    # 4. write everything under a temporary name, then swap it in. First the train-only steps
+    # (rebalance, augment), since augmented images are written inside the new run directory.
     with atomic_dir(out_dir) as tmp:
+        table, untouched, train_leak = _train_only(cfg, runner, table, tmp, content)
+        leak = train_leak or leak
+        # 5. the whole run's accounting.
+        dropped = runner.dropped_rows()
+        added = sum(s.added for s in runner.stats)
+        if ingested.rows_read + added != len(table) + len(dropped):
+            raise InvariantError(f"run lost rows: {ingested.rows_read} read + {added} added != "
+                                 f"{len(table)} kept + {len(dropped)} dropped")
+        ledger = runner.ledger.to_frame()
+        totals = {"rows_read": ingested.rows_read, "rows_added": added, "rows_kept": len(table),
+                  "rows_dropped": len(dropped),
+                  "rows_flagged": int(ledger.loc[ledger["action"] == "flagged", "id"].nunique()),
+                  "rows_fixed": int(ledger.loc[ledger["action"] == "fixed", "id"].nunique())}
+        splits = {name: untouched[name] if name in untouched else table[table[SPLIT] == name].reset_index(drop=True)
+                  for name in cfg.split.ratios}
         written: dict[str, Path] = {}
         with progress.task("writing outputs", total=len(splits) + 2, unit="files") as bar:
             for name, frame in splits.items():
@@ -190,6 +194,7 @@ def _run(cfg: Config, out_dir: Path, engine: Engine) -> RunResult:
             report["review"] = ctx.artifacts[ReviewStep.name]
         write_json(report, tmp / "report.json")
         thumbs = report_thumbnails(report, ingested.root, cfg.output.report.thumbnails)
+        thumbs.update(augmentation_thumbnails(report, ingested.root, tmp))
         (tmp / "report.html").write_text(render_html(report, thumbnails=thumbs), encoding="utf-8")
         for name in ("report.json", "report.html"):
             outputs[name] = {"rows": None, "sha256": sha256_file(tmp / name)}
@@ -213,6 +218,28 @@ def _write_step_tables(tables: dict[str, pd.DataFrame], tmp: Path, written: dict
         written[path.name] = path
         rows[path.name] = len(frame)
     return rows
+
+
+def _train_only(cfg: Config, runner: Runner, table: pd.DataFrame, out_dir: Path,
+                content: str) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], dict | None]:
+    """Run rebalance/augment on the train rows alone; val and test come back as they went in.
+
+    Returns the whole table, the untouched non-train splits (written from here, so their bytes cannot
+    change), and the leak check redone over the new rows (None when no step ran).
+    """
+    from .augment.steps import TrainContext, train_steps
+
+    is_train = table[SPLIT].eq("train").to_numpy()
+    others = table[~is_train]
+    steps = train_steps(TrainContext(cfg, others, out_dir))
+    if not steps:
+        return table, {}, None
+    untouched = {name: others[others[SPLIT] == name].reset_index(drop=True) for name in cfg.split.ratios
+                 if name != "train"}
+    train = runner.run(table[is_train].reset_index(drop=True), steps)
+    table = pd.concat([train, others], ignore_index=True)
+    leak = check_no_leak(table, [ID, CONTENT_HASH, IMAGE_HASH])
+    return table[_column_order(table, content)], untouched, leak
 
 
 def _rows_of(name: str, splits: dict, dropped: pd.DataFrame, ledger: pd.DataFrame) -> int:
@@ -243,6 +270,8 @@ def _manifest(cfg: Config, table: pd.DataFrame, totals: dict, outputs: dict, con
         "files": outputs,
         "dataset_root": str(root),
         "decisions": str(decisions_path(cfg.input_path)),
+        # images the run wrote itself (augmentation) are under this folder of the run directory
+        **({"augmented_dir": AUGMENTED_DIR} if content == IMAGE and PARENT_ID in table else {}),
         "config": cfg.public_dict(),
         "versions": {"curator": __version__, "python": platform.python_version(), "pandas": pd.__version__,
                      "pyarrow": pa.__version__, "numpy": np.__version__},

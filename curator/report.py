@@ -138,6 +138,7 @@ def _view(data: Mapping[str, Any], thumbs: dict[str, str]) -> dict[str, Any]:
         "images": [_row(r) for r in _list(_get(data, "images").get("examples"))],
         "show_images": modality == "image" or bool(_get(data, "images").get("examples")),
         "leak": _leak(data.get("leak_check")),
+        "augmentation": [_augmentation(a) for a in _list(data.get("augmentation"))],
         "outputs": [
             {"file": str(name), "rows": _get(info).get("rows"), "sha256": _get(info).get("sha256")}
             for name, info in _get(data, "outputs").items()
@@ -335,6 +336,37 @@ def _lengths(lengths: Any, splits: Mapping[str, int]) -> dict[str, Any] | None:
         "chart": charts.histogram(
             edges, series, "Text length per row: before curation and in each split", unit
         ),
+    }
+
+
+def _augmentation(section: Any) -> dict[str, Any]:
+    """One train-only step: balance before/after (chart), counts per augmenter, original/new pairs."""
+    section = _get(section)
+    before = {str(k): _int(v) for k, v in _get(section, "before").items()}
+    after = {str(k): _int(v) for k, v in _get(section, "after").items()}
+    names = list(dict.fromkeys([*before, *after]))
+    step = str(section.get("step") or "augment")
+    pairs = []
+    for p in _list(section.get("pairs")):
+        p = _get(p)
+        pairs.append({"augmenter": str(p.get("augmenter") or ""),
+                      "before": _row({"id": p.get("parent_id"), "content": p.get("before"), "label": p.get("label")}),
+                      "after": _row({"id": p.get("id"), "content": p.get("after"), "label": p.get("label"),
+                                     "diff": p.get("diff")})})
+    return {
+        "step": step,
+        "method": str(section.get("method") or "augment"),
+        "strategy": section.get("strategy"),
+        "counts": {k: _int(section.get(k)) for k in ("added", "discarded", "undersampled")},
+        "discard_reasons": {str(k): _int(v) for k, v in _get(section, "discard_reasons").items()},
+        "shortfall": {str(k): _int(v) for k, v in _get(section, "shortfall").items()},
+        "per_augmenter": [{"name": str(k), "added": _int(_get(v).get("added")), "discarded": _int(_get(v).get("discarded"))}
+                          for k, v in _get(section, "per_augmenter").items()],
+        "rows": [{"name": n, "before": before.get(n, 0), "after": after.get(n, 0)} for n in names],
+        "chart": charts.grouped_bars(names, {"before": [before.get(n, 0) for n in names],
+                                             "after": [after.get(n, 0) for n in names]},
+                                     f"Train rows per label: before and after {step}") if names else None,
+        "pairs": pairs,
     }
 
 

@@ -35,7 +35,10 @@ class StepResult:
     flagged: pd.DataFrame = field(default_factory=empty_decisions)
     fixed: pd.DataFrame = field(default_factory=empty_decisions)  # with column/old_value/new_value
     kept: pd.DataFrame = field(default_factory=empty_decisions)  # explanations for rows kept on purpose
-    added: pd.DataFrame | None = None  # new rows, each with parent_id and a `reason` column
+    added: pd.DataFrame | None = None  # new rows, each with parent_id, a `reason` and optionally a `detail`
+    #: New rows the step made and threw away at once (an augmentation that failed a check): with
+    #: parent_id, reason and detail. They count as added and dropped, so nothing made is unaccounted.
+    rejected: pd.DataFrame | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)  # figures and examples for the report
     #: Tables the run directory gains (name -> frame, written as ``<name>.parquet``), for outputs
     #: too large for the report, such as every label-issue suggestion.
@@ -131,27 +134,33 @@ class Runner:
         drop_ids = result.dropped["id"]
         out = current[~isin(current[ID], drop_ids)]
         added = result.added if result.added is not None else current.iloc[0:0]
+        rejected = result.rejected if result.rejected is not None else current.iloc[0:0]
         if len(added):
-            out = pd.concat([out, added.drop(columns=["reason"], errors="ignore")], ignore_index=True)
+            out = pd.concat([out, added.drop(columns=["reason", "detail"], errors="ignore")], ignore_index=True)
         out = out.reset_index(drop=True)
 
-        if rows_in + len(added) != len(out) + len(result.dropped):
+        n_added, n_dropped = len(added) + len(rejected), len(result.dropped) + len(rejected)
+        if rows_in + n_added != len(out) + n_dropped:
             raise InvariantError(
-                f"step {step.name!r} broke row accounting: {rows_in} in + {len(added)} added "
-                f"!= {len(out)} out + {len(result.dropped)} dropped")
+                f"step {step.name!r} broke row accounting: {rows_in} in + {n_added} added "
+                f"!= {len(out)} out + {n_dropped} dropped")
 
         self.record_dropped(step.name, current, result.dropped)
         self.ledger.record(step.name, "flagged", result.flagged)
         self.ledger.record(step.name, "fixed", result.fixed)
         self.ledger.record(step.name, "kept", result.kept)
-        if len(added):
-            self.ledger.record(step.name, "added", pd.DataFrame({
-                "id": added[ID].to_numpy(), "reason": added.get("reason", step.name),
-                "detail": "derived from " + added[PARENT_ID].astype(str),
-                "related_id": added[PARENT_ID].to_numpy()}))
-        reasons = pd.concat([result.dropped["reason"], result.flagged["reason"], result.fixed["reason"]])
+        for made in (added, rejected):
+            self._record_added(step.name, made)
+        if len(rejected):
+            why = rejected["rejected_reason"]
+            self.record_dropped(step.name, rejected.drop(columns=["rejected_reason", "rejected_detail"]),
+                                pd.DataFrame({"id": rejected[ID].to_numpy(), "reason": why.to_numpy(),
+                                              "detail": rejected["rejected_detail"].to_numpy(),
+                                              "related_id": rejected[PARENT_ID].to_numpy()}))
+        reasons = pd.concat([result.dropped["reason"], result.flagged["reason"], result.fixed["reason"],
+                             rejected.get("rejected_reason", pd.Series(dtype=object))])
         self.stats.append(StepStats(
-            name=step.name, rows_in=rows_in, added=len(added), dropped=len(result.dropped), rows_out=len(out),
+            name=step.name, rows_in=rows_in, added=n_added, dropped=n_dropped, rows_out=len(out),
             flagged=int(result.flagged["id"].nunique()), fixed=int(result.fixed["id"].nunique()),
             reasons={str(k): int(v) for k, v in reasons.value_counts().sort_index().items()},
             seconds=round(self.ctx.clock() - start, 4)))
@@ -159,6 +168,15 @@ class Runner:
             self.ctx.artifacts[step.name] = result.artifacts
         self.ctx.tables.update(result.tables)
         return out
+
+    def _record_added(self, step: str, added: pd.DataFrame) -> None:
+        """An ``added`` ledger entry per new row: its reason, its detail and its parent."""
+        if not len(added):
+            return
+        detail = added["detail"] if "detail" in added else "derived from " + added[PARENT_ID].astype(str)
+        self.ledger.record(step, "added", pd.DataFrame({
+            "id": added[ID].to_numpy(), "reason": added.get("reason", step),
+            "detail": pd.Series(detail).to_numpy(), "related_id": added[PARENT_ID].to_numpy()}))
 
     @staticmethod
     def _check_result(name: str, before: pd.DataFrame, current: pd.DataFrame, result: StepResult) -> None:
@@ -178,14 +196,19 @@ class Runner:
             if bad.any():
                 raise InvariantError(f"step {name!r} {label} ids that were not in its input: "
                                      f"{frame['id'][bad].head(3).tolist()}")
-        if result.added is not None and len(result.added):
-            added = result.added
+        made = [f for f in (result.added, result.rejected) if f is not None and len(f)]
+        for added in made:
             if PARENT_ID not in added or added[PARENT_ID].isna().any():
                 raise InvariantError(f"step {name!r} added rows without a parent_id")
-            if added[ID].duplicated().any() or isin(added[ID], ids).any():
-                raise InvariantError(f"step {name!r} added rows whose ids are not new and unique")
             if not isin(added[PARENT_ID], ids).all():
                 raise InvariantError(f"step {name!r} added rows whose parent is not in its input")
+        if made:
+            new_ids = pd.concat([f[ID] for f in made], ignore_index=True)
+            if new_ids.duplicated().any() or isin(new_ids, ids).any():
+                raise InvariantError(f"step {name!r} added rows whose ids are not new and unique")
+        if result.rejected is not None and len(result.rejected):
+            if "rejected_reason" not in result.rejected or "rejected_detail" not in result.rejected:
+                raise InvariantError(f"step {name!r} rejected new rows without rejected_reason/rejected_detail")
 
 
 def spare_protected(result: StepResult, protected: dict[str, str]) -> None:

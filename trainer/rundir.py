@@ -178,7 +178,10 @@ def _targets(frame: pd.DataFrame, col: str, labels: list[str], multi: bool, name
     return matrix, lists.tolist()
 
 
-def _content(frame: pd.DataFrame, col: str, modality: str, root: Path | None, name: str) -> list[str]:
+def _content(frame: pd.DataFrame, col: str, modality: str, root: Path | None, name: str,
+             own: tuple[str, Path] | None = None) -> list[str]:
+    """Text, or image paths made absolute: against the dataset root, or (``own``: a prefix such as
+    ``augmented/`` and the run directory) against the run directory for images the run wrote itself."""
     values = frame[col]
     if values.isna().any():
         raise DataError(f"{name}.parquet: {int(values.isna().sum())} rows have no {col}")
@@ -186,7 +189,8 @@ def _content(frame: pd.DataFrame, col: str, modality: str, root: Path | None, na
         return values.astype(str).tolist()
     if root is None:
         raise RunDirError("manifest.json: missing key 'dataset_root' (image paths are relative to it)")
-    paths = [str(p if Path(p).is_absolute() else root / p) for p in values.astype(str)]
+    paths = [str(p if Path(p).is_absolute() else own[1] / p if own and p.startswith(own[0]) else root / p)
+             for p in values.astype(str)]
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
         raise DataError(f"{name}.parquet: {len(missing)} images not found (e.g. {missing[0]})")
@@ -230,11 +234,12 @@ def load_run(run_dir: str | Path, *, allow_leak: bool = False) -> RunData:
                    task="multi_label" if multi else "single_label", labels=labels,
                    manifest_sha256=sha256_file(run_dir / "manifest.json"))
     group_col = cols.get("group")
+    own = (manifest["augmented_dir"].rstrip("/") + "/", run_dir) if manifest.get("augmented_dir") else None
     for name, frame in frames.items():
         targets, values = _targets(frame.set_index(frame[cols["id"]].astype(str)), cols["label"], labels, multi, name)
         data.splits[name] = Split(
             name=name, ids=frame[cols["id"]].astype(str).to_numpy(dtype=object),
-            content=_content(frame, cols["content"], data.modality, root, name), targets=targets,
+            content=_content(frame, cols["content"], data.modality, root, name, own), targets=targets,
             label_values=values,
             groups=frame[group_col].astype(str).to_numpy(dtype=object) if group_col and group_col in frame else None)
     return data

@@ -1,0 +1,182 @@
+"""New rows made from parent rows, and the checks every new row must pass before it is kept.
+
+A new row copies its parent (label, group, split, metadata), takes new content from a recipe (a
+text flow, an image pipeline, or a plain copy) and gets:
+
+- an id derived from its parent's id, the recipe, the seed and a copy number, so the same run makes
+  the same ids, and a second copy of one parent gets another id;
+- ``parent_id``, and ``augmenter`` (the augmenters that changed it, ``duplicate`` for a copy);
+- a ledger detail holding the augmenter names and parameters as JSON.
+
+Then it goes through the rule set again (the run's :class:`ValidateStep`), and its content hash is
+compared with its parent's and with every existing row of every split, and with the other new rows.
+A row that fails is discarded with ``augment:rule:<name>``, ``augment:duplicate`` or
+``augment:image_unreadable`` (returned as *rejected*: the runner counts it added, then dropped).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..dedup import CONTENT_HASH, content_hash
+from ..ingest.decode import decode
+from ..steps import Context
+from ..table import ID, IMAGE, IMAGE_FORMAT, IMAGE_HASH, IMAGE_HEIGHT, IMAGE_WIDTH, PARENT_ID, TEXT, hash64, isin, to_hex
+from .image import ImageAugmenter
+from .text import TextFlow
+
+AUGMENTER = "augmenter"
+_SEP = "\x1f"
+
+
+def derived_ids(parent_ids: pd.Series, recipe: str, seed: int, copy: np.ndarray) -> np.ndarray:
+    """16-hex ids from (parent id, recipe, seed, copy number): stable, and new for every copy."""
+    keys = (parent_ids.astype(str).to_numpy() + f"{_SEP}{recipe}{_SEP}{seed}{_SEP}"
+            + np.asarray(copy).astype(str).astype(object))
+    return to_hex(hash64(keys))
+
+
+def row_seeds(ids: np.ndarray) -> np.ndarray:
+    """A 32-bit seed per new row, from its id (so a row's augmentation does not depend on its batch)."""
+    return (hash64(np.asarray(ids, dtype=object), key=1) >> np.uint64(32)).astype(np.int64)
+
+
+@dataclass
+class Recipe:
+    """How new content is made: ``text`` (a flow), ``image`` (a pipeline) or ``duplicate``."""
+
+    kind: str
+    text: TextFlow | None = None
+    image: ImageAugmenter | None = None
+
+    @property
+    def name(self) -> str:
+        if self.kind == "text":
+            return "text:" + ",".join(s.name for s in self.text.steps)
+        if self.kind == "image":
+            return f"image:{self.image.name}"
+        return "duplicate"
+
+
+@dataclass
+class RowMaker:
+    """Makes candidate rows with a recipe and splits them into accepted and rejected."""
+
+    recipe: Recipe
+    modality: str
+    normalize: Any            # the exact-dedup normalisation, so "duplicate" means what dedup means
+    seed: int
+    root: Path | None = None  # the dataset root (image sources)
+    out_dir: Path | None = None  # the run directory being written (augmented images)
+    validator: Any = None     # a ValidateStep, or None
+    config: Any = None
+    known: pd.Index = field(default_factory=lambda: pd.Index([], dtype=object))  # content hashes in use
+
+    def remember(self, hashes: pd.Series) -> None:
+        self.known = self.known.append(pd.Index(hashes.dropna().astype(str).to_numpy(), dtype=object))
+
+    def make(self, parents: pd.DataFrame, copy: np.ndarray, reason: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(accepted, rejected) new rows for ``parents`` (one per row; ``copy`` numbers them per parent)."""
+        new = parents.copy()
+        # The step (reason's prefix) is part of the id, so rebalance and augment never make the same id.
+        new[ID] = derived_ids(parents[ID], f"{reason.split(':')[0]}/{self.recipe.name}", self.seed, copy)
+        new[PARENT_ID] = parents[ID].to_numpy()
+        new["reason"] = reason
+        failed = pd.Series(None, index=new.index, dtype=object)
+        names, params = self._content(new, failed)
+        new[AUGMENTER] = names
+        new["detail"] = self._details(new[AUGMENTER], params, copy, parents[ID])
+        new[CONTENT_HASH] = self._hashes(new, failed)
+        return self._check(new, parents, failed)
+
+    def _details(self, names: pd.Series, params: dict, copy: np.ndarray, parent_ids: pd.Series) -> np.ndarray:
+        """The ledger detail of each new row: JSON with its augmenters, their parameters, seed, copy, parent."""
+        per_names = {n: {k: params.get(k, {}) for k in n.split("+")} for n in pd.unique(names)}  # a few flows
+        return np.array([json.dumps({"augmenter": n, "params": per_names[n], "seed": self.seed, "copy": int(c),
+                                     "parent": p}, sort_keys=True, separators=(",", ":"))
+                         for n, c, p in zip(names, copy, parent_ids)], dtype=object)
+
+    # -- making ---------------------------------------------------------------------------------
+    def _content(self, new: pd.DataFrame, failed: pd.Series) -> tuple[list[str], dict]:
+        kind = self.recipe.kind
+        if kind == "duplicate":
+            return ["duplicate"] * len(new), {"duplicate": {}}
+        if kind == "text":
+            flow = self.recipe.text
+            # One seed per batch, from its first new id: the same rows in the same run get the same texts.
+            seed = int(row_seeds(new[ID].to_numpy()[:1])[0]) if len(new) else self.seed
+            texts, applied = flow.apply(new[TEXT].fillna("").astype(str).tolist(), seed)
+            new[TEXT] = texts
+            step_names = np.asarray([s.name for s in flow.steps], dtype=object)
+            combos, which = np.unique(applied, axis=0, return_inverse=True)  # the few distinct flows taken
+            names = np.array(["+".join(step_names[c]) for c in combos], dtype=object)[np.ravel(which)]
+            return list(names), {s.name: s.params for s in flow.steps}
+        image = self.recipe.image
+        errors = image.augment(self.root, new[IMAGE].astype(str).tolist(), row_seeds(new[ID].to_numpy()),
+                               self.out_dir, new[ID].tolist())
+        failed[:] = errors
+        new[IMAGE] = image.relpath(new[ID])
+        return [image.name] * len(new), {image.name: {"transforms": image.specs}}
+
+    def _hashes(self, new: pd.DataFrame, failed: pd.Series) -> pd.Series:
+        if self.modality == "text":
+            return content_hash(new, "text", self.normalize)
+        if self.recipe.kind == "duplicate":
+            return new[IMAGE_HASH].astype(object)
+        ok = failed.isna().to_numpy()
+        decoded = [decode(str(Path(self.out_dir) / p)) if good else "" for p, good in zip(new[IMAGE], ok)]
+        hashes = pd.Series([d[0] if isinstance(d, tuple) else None for d in decoded], index=new.index, dtype=object)
+        for col, k in ((IMAGE_WIDTH, 1), (IMAGE_HEIGHT, 2), (IMAGE_FORMAT, 3)):
+            if col in new:
+                new[col] = [d[k] if isinstance(d, tuple) else None for d in decoded]
+        new[IMAGE_HASH] = hashes
+        return hashes
+
+    # -- checking -------------------------------------------------------------------------------
+    def _check(self, new: pd.DataFrame, parents: pd.DataFrame,
+               failed: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+        reason = pd.Series(None, index=new.index, dtype=object)
+        detail = pd.Series(None, index=new.index, dtype=object)
+
+        def mark(mask, code: str, why) -> None:
+            mask = pd.Series(np.asarray(mask), index=new.index) & reason.isna()
+            reason[mask] = code
+            detail[mask] = why[mask] if isinstance(why, pd.Series) else why
+
+        mark(failed.notna(), "augment:image_unreadable", failed)
+        if self.recipe.kind != "duplicate":
+            h = new[CONTENT_HASH]
+            parent_hash = parents[CONTENT_HASH].to_numpy() if CONTENT_HASH in parents else \
+                content_hash(parents, self.modality, self.normalize).to_numpy()
+            mark(h.to_numpy() == parent_hash, "augment:duplicate", "the augmentation left the content unchanged")
+            mark(isin(h, self.known), "augment:duplicate", "exact duplicate of an existing row")
+            mark(h.duplicated() & reason.isna(), "augment:duplicate", "exact duplicate of another new row")
+        if self.validator is not None:
+            mark(*self._rules(new[reason.isna()], new.index))
+        bad = reason.notna()
+        accepted = new[~bad]
+        rejected = new[bad].assign(rejected_reason=reason[bad], rejected_detail=detail[bad])
+        self.remember(accepted[CONTENT_HASH])
+        return accepted, rejected
+
+    def _rules(self, rows: pd.DataFrame, index: pd.Index) -> tuple[pd.Series, str, pd.Series]:
+        """The rule set on the new rows: a mask of failures, and their reasons as augment:<reason>."""
+        mask = pd.Series(False, index=index)
+        why = pd.Series(None, index=index, dtype=object)
+        if rows.empty:
+            return mask, "augment:rule", why
+        root = self.out_dir if self.modality == "image" and self.recipe.kind == "image" else self.root
+        result = self.validator.apply(rows.drop(columns=["reason", "detail"]), Context(self.config, self.seed, root))
+        dropped = result.dropped.set_index("id")
+        hit = isin(rows[ID], dropped.index)
+        where = rows.index[np.asarray(hit)]
+        mask[where] = True
+        why[where] = dropped.loc[rows.loc[where, ID], "detail"].astype(str).to_numpy()
+        codes = pd.Series("augment:" + dropped.loc[rows.loc[where, ID], "reason"].astype(str).to_numpy(), index=where)
+        return mask, codes.reindex(index), why
