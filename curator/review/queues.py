@@ -116,7 +116,8 @@ class GroupQueue:
         self._members, self._order = members, order
         self.group_kind = members.kind[order]
         self.size, self.conflict = size[order], conflict[order]
-        self._reasons = {kind: int(n) for kind, n in zip(*np.unique(members.kind[order].astype(str), return_counts=True))}
+        kinds, counts = np.unique(members.kind[order].astype(str), return_counts=True)
+        self._reasons = {str(kind): int(n) for kind, n in zip(kinds, counts)}
 
     def __len__(self) -> int:
         return len(self._order)
