@@ -164,6 +164,12 @@ def test_actions_are_checked_then_appended(sample_run, tmp_path):
 
         status, page = client.get(f"/history?id={ids[0]}")
         assert status == 200 and b"relabel" in page and b"split:" in page
+        status, data = client.get("/api/queue/label_errors?label=billing&limit=3&offset=1")
+        data = json.loads(data)
+        assert status == 200 and data["offset"] == 1 and len(data["items"]) <= 3
+        assert all(i["row"]["label"] == "billing" for i in data["items"])
+        assert all(i["row"]["decision"] is None for i in data["items"] if i["row"]["id"] != ids[0])
+        assert client.get("/api/queue/nope")[0] == 404
 
 
 def _image_run(tmp_path: Path) -> Path:
