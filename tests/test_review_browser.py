@@ -189,7 +189,8 @@ def test_image_clusters_show_thumbnails_and_a_larger_view(tmp_path, page, shots)
         page.goto(url)
         thumbs = page.locator("img.thumb")
         assert thumbs.count() >= 8
-        page.wait_for_function("[...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_function("[...document.querySelectorAll('img.thumb')]"
+                               ".every(i => i.complete && i.naturalWidth > 0)")
         page.screenshot(path=shots / "image-clusters.png")
         thumbs.first.click()
         assert page.locator("#lightbox").is_visible()

@@ -180,3 +180,18 @@ def test_an_undone_decision_is_not_applied(reviewed):
     log.undo()
     result = run(config)
     assert "a3" not in set(result.read("dropped")["id"]) and _reasons(result) == {}
+
+
+def test_not_a_duplicate_splits_a_near_cluster_on_the_next_run(tmp_path, text_run):
+    rows = [{"id": "n1", "text": "the courier left my parcel at the wrong house again today", "label": "shipping"},
+            {"id": "n2", "text": "the courier left my parcel at the wrong house again today!", "label": "shipping"},
+            {"id": "n3", "text": "please reset the password of my account, I am locked out", "label": "account"}]
+    config = text_run(rows, columns={"id": "id"}, steps={"label_issues": {"enabled": False},
+                                                         "dedup_near": {"shingle": "char", "n": 5, "threshold": 0.7}})
+    first = run(config)
+    assert first.read("dropped").set_index("id")["reason"].to_dict() == {"n2": "near_duplicate"}
+    DecisionLog(decisions_path(tmp_path / "data.csv")).append(["n2"], "not_duplicate", note="different order")
+    second = run(config)
+    kept = pd.concat([second.read(s) for s in ("train", "val", "test")]).set_index("id")
+    assert sorted(kept.index) == ["n1", "n2", "n3"] and kept["cluster"].isna().all()
+    assert _reasons(second) == {"n2": "review:not_duplicate"}

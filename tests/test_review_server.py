@@ -10,7 +10,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -165,13 +164,20 @@ def test_actions_are_checked_then_appended(sample_run, tmp_path):
 
         status, page = client.get(f"/history?id={ids[0]}")
         assert status == 200 and b"relabel" in page and b"split:" in page
+        status, data = client.get("/api/queue/label_errors?label=billing&limit=3&offset=1")
+        data = json.loads(data)
+        assert status == 200 and data["offset"] == 1 and len(data["items"]) <= 3
+        assert all(i["row"]["label"] == "billing" for i in data["items"])
+        assert all(i["row"]["decision"] is None for i in data["items"] if i["row"]["id"] != ids[0])
+        assert client.get("/api/queue/nope")[0] == 404
 
 
 def _image_run(tmp_path: Path) -> Path:
     """A few sample shapes with planted exact and near copies, curated quickly."""
     planted = json.loads((SAMPLE / "images" / "planted.json").read_text())
     pick = [p for group in planted["exact_duplicate_groups"][:3] + planted["near_duplicates"][:2] for p in group]
-    pick += sorted(p.relative_to(SAMPLE / "images").as_posix() for p in (SAMPLE / "images" / "data" / "square").glob("*.png"))[:3]
+    squares = sorted((SAMPLE / "images" / "data" / "square").glob("*.png"))[:3]
+    pick += [p.relative_to(SAMPLE / "images").as_posix() for p in squares]
     for rel in pick:
         dest = tmp_path / "ds" / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -208,3 +214,29 @@ def test_the_image_route_serves_only_images_inside_the_dataset_root(image_run):
         assert client.get("/image?path=circle/none.png")[0] == 404
         status, page = client.get("/?queue=duplicates")
         assert status == 200 and page.count(b'class="thumb"') >= 8
+
+
+def test_the_cli_prints_a_loopback_url_once_and_never_logs_the_token(sample_run):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "curator.cli", "review", str(sample_run), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "400"})
+    try:
+        line = proc.stdout.readline()
+        found = re.search(r"(http://127\.0\.0\.1:\d+/\?token=([\w-]+))", line)
+        assert found, line
+        url, token = found.groups()
+        client = Client(url)
+        assert client.get("/?token=" + token)[0] == 200
+        assert client.get("/?queue=outliers")[0] == 200
+        assert Client(url).get("/")[0] == 403
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=20)
+    assert token not in rest  # served requests are not logged with their token

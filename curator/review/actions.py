@@ -44,7 +44,8 @@ class Actions:
         batch = self.log.append(ids, action, value, note or None)
         return {"batch": batch, "action": action, "value": value, "rows": len(ids)}
 
-    def bulk(self, queue: str, filters: Filters, action: str, value: str | None = None, note: str | None = None) -> dict:
+    def bulk(self, queue: str, filters: Filters, action: str, value: str | None = None,
+             note: str | None = None) -> dict:
         """``action`` for every row the filtered queue selects (see the queues' ``target_ids``)."""
         if queue not in self.queues:
             raise ActionError(f"queue: expected one of {', '.join(self.queues)}, got {queue!r}")

@@ -165,7 +165,8 @@ class RunIndex:
 def _manifest(run_dir: Path) -> dict:
     path = run_dir / "manifest.json"
     if not path.is_file():
-        raise InputError(f"{run_dir}: expected a curator run directory with manifest.json (run `curator run CONFIG` first)")
+        raise InputError(f"{run_dir}: expected a curator run directory with manifest.json "
+                         "(run `curator run CONFIG` first)")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as err:

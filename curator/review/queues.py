@@ -25,6 +25,8 @@ _LABEL_ISSUE = (r"given ['\"](?P<given>.*?)['\"], suggested ['\"](?P<suggested>.
 _OUTLIER_Z = r"robust z (?P<score>-?[0-9.]+)"
 #: Dropped rows other queues already hold (duplicates), or that cannot come back (unparseable lines).
 _NOT_RESTORABLE_HERE = ["ingest", "dedup_exact", "dedup_near"]
+#: Rows of one group shown on a page (the bulk bar still acts on every member).
+MAX_MEMBERS = 50
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,8 @@ class GroupQueue:
         self._members, self._order = members, order
         self.group_kind = members.kind[order]
         self.size, self.conflict = size[order], conflict[order]
-        self._reasons = {kind: int(n) for kind, n in zip(*np.unique(members.kind[order].astype(str), return_counts=True))}
+        kinds, counts = np.unique(self.group_kind.astype(str), return_counts=True)
+        self._reasons = {str(kind): int(n) for kind, n in zip(kinds, counts)}
 
     def __len__(self) -> int:
         return len(self._order)
@@ -138,7 +141,8 @@ class GroupQueue:
     def page(self, f: Filters, offset: int, limit: int) -> tuple[int, list[dict]]:
         chosen = np.flatnonzero(self.mask(f))
         picked = chosen[offset: offset + limit]
-        spans = [np.arange(self.starts[g], self.starts[g + 1]) for g in picked]  # one range per group shown
+        # one range per group shown; a huge cluster shows its first MAX_MEMBERS rows
+        spans = [np.arange(self.starts[g], min(self.starts[g + 1], self.starts[g] + MAX_MEMBERS)) for g in picked]
         flat = np.concatenate(spans) if spans else np.zeros(0, np.int64)
         rows = iter(self.index.take(self.member_pos[flat]))
         items = []
@@ -148,6 +152,7 @@ class GroupQueue:
                 for m in members[1:]:
                     m["diff"] = word_diff(members[0]["content"], m["content"])
             items.append({"key": self.key(g), "reason": str(self.group_kind[g]), "size": int(self.size[g]),
+                          "more": int(self.size[g]) - len(members),
                           "conflict": bool(self.conflict[g]), "row": members[0], "members": members,
                           "labels": sorted({m["label"] for m in members if m["label"] is not None})})
         return len(chosen), items

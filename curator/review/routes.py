@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.responses import (FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse,
+                                 Response)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -44,7 +45,8 @@ class TokenGate:
                                          "session token", status_code=403)
             return await response(scope, receive, send)
         if request.method not in ("GET", "HEAD") and request.headers.get(HEADER) != "1":
-            return await PlainTextResponse("forbidden: missing the review header", status_code=403)(scope, receive, send)
+            response = PlainTextResponse("forbidden: missing the review header", status_code=403)
+            return await response(scope, receive, send)
 
         async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
@@ -121,7 +123,8 @@ def make_app(review: Review) -> Starlette:
     async def labelstudio(request: Request):
         return await post(request, lambda d: review.actions.send_to_labelstudio(d.get("ids")))
 
-    routes = [Route("/", page), Route("/favicon.ico", lambda request: Response(status_code=204)), Route("/history", history), Route("/image", image),
+    routes = [Route("/", page), Route("/favicon.ico", lambda request: Response(status_code=204)),
+              Route("/history", history), Route("/image", image),
               Route("/api/queues", counts), Route("/api/queue/{name}", queue_json),
               Route("/api/decide", decide, methods=["POST"]), Route("/api/bulk", bulk, methods=["POST"]),
               Route("/api/undo", undo, methods=["POST"]), Route("/api/labelstudio", labelstudio, methods=["POST"]),

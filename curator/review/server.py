@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ..errors import CuratorError
 from .actions import Actions
-from .decisions import DecisionError, DecisionLog
+from .decisions import DecisionLog
 from .images import ImageRefused, image_file
 from .index import DROPPED, SPLITS, RunIndex
 from .queues import Filters, build_queues
@@ -39,9 +39,10 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
-def _starlette():
+def _web_stack() -> None:
     try:
         import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError:  # pragma: no cover - depends on the install
         raise CuratorError("curator review needs Starlette and uvicorn: pip install 'curator[review]'") from None
 
@@ -123,7 +124,8 @@ class Review:
 
     # -- the app --------------------------------------------------------------------------------
     def app(self):
-        _starlette()
+        """The ASGI app (Starlette routes behind the token gate)."""
+        _web_stack()
         from .routes import make_app
         return make_app(self)
 
@@ -191,5 +193,3 @@ def running(run_dir: str | Path, *, host: str = "127.0.0.1", port: int = 0, **kw
         thread.join(timeout=10)
         sock.close()
 
-
-__all__ = ["Review", "serve", "running", "DecisionError"]
