@@ -15,8 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from typer.testing import CliRunner
+
 import curator
 from curator import checks
+from curator.cli import app
 from curator.engine import concat, make_engine, partition_of, slices
 from curator.engine.local import LocalEngine
 from curator.errors import ConfigError, RuleError
@@ -60,9 +63,11 @@ def test_concat_joins_frames_arrays_and_dicts_in_order():
         concat([object()])
 
 
-def test_unknown_engine_is_a_config_error():
+def test_unknown_engine_is_a_config_error(sample_copy):
     with pytest.raises(ConfigError, match="engine: expected one of local, ray, got 'spark'"):
         make_engine("spark")
+    result = CliRunner().invoke(app, ["run", str(sample_copy / "text" / "curator.yaml"), "--engine", "spark", "-q"])
+    assert result.exit_code == 1 and "engine: expected one of local, ray, got 'spark'" in result.output
 
 
 @settings(max_examples=20, deadline=None)
