@@ -96,6 +96,15 @@ def test_sample_data_same_on_local_and_ray(sample_copy, ray_local):
     assert ray.report["config"]["engine"] == "ray" and local.report["config"]["engine"] == "local"
 
 
+def test_sample_images_same_on_local_and_ray(sample_copy, ray_local):
+    """Image checks, pixel hashes and perceptual hashes run as Ray batches; the run is the same."""
+    cfg = sample_copy / "images" / "curator.yaml"
+    local = curator.run(cfg, out=sample_copy / "img_local")
+    ray = curator.run(cfg, out=sample_copy / "img_ray", engine="ray")
+    _same_runs(local, ray)
+    assert {"near_duplicate", "exact_duplicate"} <= set(ray.read("dropped")["reason"])
+
+
 def _generated(n: int, path: Path, seed: int = 0) -> Path:
     """n rows from bench/scale.py's generator (the rows the scale benchmark measures): labels that
     follow the words with 5% flipped, exact and near copies, empty texts, users of ~5 rows."""
