@@ -16,6 +16,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .engine import Engine
+from .engine.local import LocalEngine
 from .errors import ConfigError, LeakError
 from .table import GROUP, ID, LABEL, hash64, to_hex
 
@@ -105,31 +107,29 @@ def hash_splits(batch: pd.DataFrame, ratios: dict[str, float], seed: int) -> pd.
 
 
 def assign_splits(table: pd.DataFrame, ratios: dict[str, float], seed: int, *, groups: np.ndarray,
-                  stratify: bool = True, strategy: str = "hash", engine=None) -> pd.Series:
-    """The split name of every row; every member of a group gets the same one."""
-    if strategy == "hash" and engine is not None:
-        return engine.map_batches(pd.DataFrame({"g": groups}, index=table.index),
-                                  functools.partial(hash_splits, ratios=dict(ratios), seed=seed))
+                  stratify: bool = True, strategy: str = "hash", engine: Engine | None = None) -> pd.Series:
+    """The split name of every row; every member of a group gets the same one. Strategy ``hash`` runs
+    on ``engine`` (default: the local engine), row by row; ``exact`` needs every group at once."""
+    if strategy == "hash":
+        return (engine or LocalEngine()).map_batches(pd.DataFrame({"g": groups}, index=table.index),
+                                                     functools.partial(hash_splits, ratios=dict(ratios), seed=seed))
+    if strategy != "exact":
+        raise ConfigError(f"split.strategy: expected 'hash' or 'exact', got {strategy!r}")
     names, cum = _cumulative(ratios)
     frame = pd.DataFrame({"g": groups, "label": table[LABEL].to_numpy()})
     per_group = frame.groupby("g", sort=True).size().rename("size").to_frame()
     per_group["u"] = _uniform(per_group.index.to_numpy(), seed)
-    if strategy == "hash":
-        position = per_group["u"].to_numpy()
-    elif strategy == "exact":
-        if stratify:  # a group's stratum is its most common label (ties: the smallest)
-            counts = frame.dropna().groupby(["g", "label"]).size().rename("n").reset_index()
-            counts = counts.sort_values(["g", "n", "label"], ascending=[True, False, True])
-            per_group["stratum"] = counts.drop_duplicates("g").set_index("g")["label"]
-            per_group["stratum"] = per_group["stratum"].fillna("\x00")
-        else:
-            per_group["stratum"] = ""
-        ordered = per_group.sort_values(["stratum", "u"], kind="stable")
-        before = ordered.groupby("stratum")["size"].cumsum() - ordered["size"]
-        total = ordered.groupby("stratum")["size"].transform("sum")
-        position = ((before + ordered["size"] / 2) / total).reindex(per_group.index).to_numpy()
+    if stratify:  # a group's stratum is its most common label (ties: the smallest)
+        counts = frame.dropna().groupby(["g", "label"]).size().rename("n").reset_index()
+        counts = counts.sort_values(["g", "n", "label"], ascending=[True, False, True])
+        per_group["stratum"] = counts.drop_duplicates("g").set_index("g")["label"]
+        per_group["stratum"] = per_group["stratum"].fillna("\x00")
     else:
-        raise ConfigError(f"split.strategy: expected 'hash' or 'exact', got {strategy!r}")
+        per_group["stratum"] = ""
+    ordered = per_group.sort_values(["stratum", "u"], kind="stable")
+    before = ordered.groupby("stratum")["size"].cumsum() - ordered["size"]
+    total = ordered.groupby("stratum")["size"].transform("sum")
+    position = ((before + ordered["size"] / 2) / total).reindex(per_group.index).to_numpy()
     chosen = np.searchsorted(cum, position, side="right").clip(0, len(names) - 1)
     split_of_group = pd.Series(np.asarray(names, dtype=object)[chosen], index=per_group.index)
     return pd.Series(split_of_group.reindex(groups).to_numpy(), index=table.index, dtype=object)
@@ -151,7 +151,7 @@ def check_no_leak(table: pd.DataFrame, columns: list[str]) -> dict:
     return {"passed": True, "checked": checked, "groups": int(table[GROUP].nunique()) if GROUP in table else 0}
 
 
-def split_table(table: pd.DataFrame, cfg, content_columns: list[str], engine=None) -> pd.DataFrame:
+def split_table(table: pd.DataFrame, cfg, content_columns: list[str], engine: Engine | None = None) -> pd.DataFrame:
     """Add ``group`` and ``split`` columns according to the config, and prove there is no leak."""
     link = list(dict.fromkeys([*cfg.split.group_by, *([CLUSTER] if CLUSTER in table.columns else []),
                                *(c for c in content_columns if c in table.columns)]))

@@ -41,7 +41,6 @@ from . import checks
 from .checks import CheckContext
 from .checks_table import suggestions
 from .engine import Engine
-from .engine.local import LocalEngine
 from .errors import RuleError
 from .ledger import decisions, empty_decisions, fixes
 from .steps import Context, Step, StepResult
@@ -325,7 +324,6 @@ class ValidateStep(Step):
             raise ValueError(f"expected unknown_label 'drop', 'fix' or 'flag', got {unknown_label!r}")
         self.rules, self.labels, self.require_label = rules, labels, require_label
         self.unknown_label, self.examples, self.workers = unknown_label, examples, workers
-        self.engine: Engine = LocalEngine(workers)
 
     @classmethod
     def from_config(cls, cfg) -> "ValidateStep":
@@ -335,7 +333,7 @@ class ValidateStep(Step):
 
     def apply(self, table: pd.DataFrame, ctx: Context) -> StepResult:
         cctx = CheckContext(root=ctx.root, labels=self.labels, workers=self.workers)
-        self.engine = ctx.engine
+        engine = ctx.engine
         fixing = self.unknown_label == "fix" or any(r.severity == "fix" for r in self.rules)
         current = table.copy() if fixing else table
         ids = current[ID]
@@ -343,7 +341,7 @@ class ValidateStep(Step):
         flagged, fixed, report = [], [], []
 
         for rule in self.rules:
-            failed, detail = self._run(rule, current, cctx)
+            failed, detail = self._run(rule, current, cctx, engine)
             entry = {"name": rule.name, "check": rule.check.name, "field": rule.field, "severity": rule.severity,
                      "where": rule.where, "failed": int(failed.sum()), "dropped": 0, "flagged": 0, "fixed": 0,
                      "examples": self._examples(current, rule, failed, detail)}
@@ -355,7 +353,7 @@ class ValidateStep(Step):
                 flagged.append(decisions(ids[failed], rule.reason, detail[failed]))
                 entry["flagged"] = int(failed.sum())
             elif failed.any():
-                done, unfixed, fix_examples = self._fix(rule, current, failed, detail, cctx)
+                done, unfixed, fix_examples = self._fix(rule, current, failed, detail, cctx, engine)
                 fixed.append(done)
                 flagged.append(unfixed)
                 entry.update(fixed=int(done["id"].nunique()), flagged=len(unfixed), fix_examples=fix_examples)
@@ -377,7 +375,8 @@ class ValidateStep(Step):
                           artifacts=artifacts)
 
     # -- pieces of apply ----------------------------------------------------------------------------
-    def _run(self, rule: Rule, table: pd.DataFrame, cctx: CheckContext) -> tuple[pd.Series, pd.Series]:
+    def _run(self, rule: Rule, table: pd.DataFrame, cctx: CheckContext,
+             engine: Engine) -> tuple[pd.Series, pd.Series]:
         if rule.field is not None and rule.field not in table.columns:
             raise RuleError(f"{rule.where}: field {rule.field!r} is not a column; "
                             f"columns are: {', '.join(map(str, table.columns))}")
@@ -386,15 +385,15 @@ class ValidateStep(Step):
             out = check(table)
         else:  # a check that does not read other columns is sent its own column only
             needs = table if rule.field is None or "table" in rule.check.special else table[[rule.field]]
-            out = self.engine.map_batches(needs, check)
+            out = engine.map_batches(needs, check)
         return out["failed"], out["detail"]
 
     def _fix(self, rule: Rule, table: pd.DataFrame, failed: pd.Series, detail: pd.Series,
-             cctx: CheckContext) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+             cctx: CheckContext, engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
         """Repair the failing rows in place; returns (fix frames, rows still failing, examples)."""
         rows = failed.index[failed.to_numpy()]
         needs = table.loc[rows] if "table" in rule.check.fix_special else table.loc[rows, [rule.field]]
-        repaired = self.engine.map_batches(needs, functools.partial(_repair_batch, rule, cctx))
+        repaired = engine.map_batches(needs, functools.partial(_repair_batch, rule, cctx))
         frames, examples = [], []
         for column, new in repaired.items():
             new = pd.Series(new).reindex(rows)
@@ -409,7 +408,7 @@ class ValidateStep(Step):
                          zip(table.loc[where, ID][: self.examples], _short(before[where][: self.examples]),
                              _short(new[where][: self.examples]))]
             _set_values(table, where, column, new[where])
-        still, again = self._run(rule, table, cctx)
+        still, again = self._run(rule, table, cctx, engine)
         still &= failed
         unfixed = decisions(table.loc[still, ID], rule.reason, "could not be fixed: " + again[still].astype(str))
         done = pd.concat(frames, ignore_index=True) if frames else empty_decisions()

@@ -84,3 +84,11 @@ def test_starter_configs_are_valid_and_commented(tmp_path, modality):
 def test_starter_config_rejects_unknown_modality():
     with pytest.raises(ConfigError, match="expected 'text' or 'image', got 'audio'"):
         starter_config("audio")
+
+
+def test_engine_is_local_or_ray():
+    assert parse_config({"input": {"path": "x"}}).engine == "local"
+    cfg = parse_config({"input": {"path": "x"}, "engine": "ray", "ray": {"address": "ray://head:10001"}})
+    assert (cfg.engine, cfg.ray.address) == ("ray", "ray://head:10001")
+    with pytest.raises(ConfigError, match="engine: Input should be 'local' or 'ray'"):
+        parse_config({"input": {"path": "x"}, "engine": "spark"})

@@ -15,8 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from typer.testing import CliRunner
+
 import curator
 from curator import checks
+from curator.cli import app
 from curator.engine import concat, make_engine, partition_of, slices
 from curator.engine.local import LocalEngine
 from curator.errors import ConfigError, RuleError
@@ -60,9 +63,11 @@ def test_concat_joins_frames_arrays_and_dicts_in_order():
         concat([object()])
 
 
-def test_unknown_engine_is_a_config_error():
+def test_unknown_engine_is_a_config_error(sample_copy):
     with pytest.raises(ConfigError, match="engine: expected one of local, ray, got 'spark'"):
         make_engine("spark")
+    result = CliRunner().invoke(app, ["run", str(sample_copy / "text" / "curator.yaml"), "--engine", "spark", "-q"])
+    assert result.exit_code == 1 and "engine: expected one of local, ray, got 'spark'" in result.output
 
 
 @settings(max_examples=20, deadline=None)
@@ -89,6 +94,15 @@ def test_sample_data_same_on_local_and_ray(sample_copy, ray_local):
     dropped = ray.read("dropped")
     assert (dropped["reason"] == "near_duplicate").any() and dropped["related_id"].notna().any()
     assert ray.report["config"]["engine"] == "ray" and local.report["config"]["engine"] == "local"
+
+
+def test_sample_images_same_on_local_and_ray(sample_copy, ray_local):
+    """Image checks, pixel hashes and perceptual hashes run as Ray batches; the run is the same."""
+    cfg = sample_copy / "images" / "curator.yaml"
+    local = curator.run(cfg, out=sample_copy / "img_local")
+    ray = curator.run(cfg, out=sample_copy / "img_ray", engine="ray")
+    _same_runs(local, ray)
+    assert {"near_duplicate", "exact_duplicate"} <= set(ray.read("dropped")["reason"])
 
 
 def _generated(n: int, path: Path, seed: int = 0) -> Path:

@@ -9,7 +9,7 @@ the step. An engine offers two operations:
 - :meth:`Engine.map_batches` runs a batch function over the table's rows and returns the outputs
   concatenated in row order (``heavy``: worth cutting into batches for both cores; ``gpu``: wants
   a GPU where the engine has one);
-- :meth:`Engine.group_apply` runs a function over the rows of a frame partitioned by an integer
+- :meth:`Engine.group_apply` runs a function over the rows of a frame partitioned by a uint64
   key column (a shuffle): every row with one key value reaches the same call.
 
 ``local`` runs batches in this process (a thread pool over both cores for CPU-heavy functions:
@@ -76,6 +76,15 @@ def partition_of(keys: np.ndarray, partitions: int) -> np.ndarray:
     """The partition (0 .. partitions-1) of each uint64 key: its high bits, so spread keys stay spread."""
     keys = np.asarray(keys, dtype=np.uint64)
     return ((keys >> np.uint64(32)) % np.uint64(max(1, partitions))).astype(np.int64)
+
+
+def partitions(frame: pd.DataFrame, key: str, parts: int) -> list[pd.DataFrame]:
+    """``frame`` cut into ``parts`` frames by the hash partition of ``key`` (rows keep their order
+    within a part): every row with one key value lands in the same part."""
+    which = partition_of(frame[key].to_numpy(), parts)
+    order = np.argsort(which, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(which, minlength=parts))]
+    return [frame.iloc[order[lo:hi]] for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 def make_engine(name: str = "local", *, address: str | None = None, num_cpus: int | None = None,

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import HEAVY_BATCH_ROWS, Engine, concat, partition_of, slices
+from . import HEAVY_BATCH_ROWS, Engine, concat, slices
+from . import partitions as cut
 
 
 class LocalEngine(Engine):
@@ -39,7 +40,5 @@ class LocalEngine(Engine):
         parts = partitions or self.workers
         if parts == 1 or len(frame) == 0:
             return fn(frame)
-        which = partition_of(frame[key].to_numpy(), parts)
-        chunks = [frame[which == p] for p in range(parts)]
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return concat(list(pool.map(fn, chunks)))
+            return concat(list(pool.map(fn, cut(frame, key, parts))))

@@ -1,22 +1,27 @@
 """The Ray engine: batch functions run as Ray Data tasks on a local Ray or a cluster.
 
-The table's slices enter Ray Data as object-store blocks, each a pickled pandas slice with its
-sequence number. Pickling, rather than Ray's own Arrow conversion, keeps every dtype and missing
-value exactly as the local engine sees it (Arrow turns ``None`` into ``NaN`` and object columns into
-Arrow strings), which is what makes the two engines' results identical. A task whose worker dies is
+The table streams into Ray slice by slice: each slice is put in the object store as it is cut (the
+driver never holds a second copy of the table) and Ray Data's rows are the slices' references with
+their sequence numbers. A slice travels as a pickled pandas frame, not through Ray's own Arrow
+conversion, so every dtype and missing value reaches the batch function exactly as the local
+engine passes it (Arrow turns ``None`` into ``NaN`` and object columns into Arrow strings); that
+is what makes the two engines' results identical. A task whose worker dies is
 retried by Ray (Ray Data retries a task whose worker died, without limit); outputs are put back in sequence order, so a retry changes
 nothing. A batch function that needs a GPU (image embeddings) is mapped with ``gpu=True``: on a
 cluster with GPUs each of its tasks asks Ray for ``num_gpus=1``, so Ray schedules it on a GPU node.
 
-``group_apply`` is a Ray Data ``groupby`` on a partition column derived from the group key, so all
-rows sharing a key (an LSH band key) meet in one ``map_groups`` call: the shuffle.
+``group_apply`` is the shuffle: rows are cut into hash partitions of their key (an LSH band key)
+on their way into the object store, one task per partition, so all rows sharing a key meet in one
+call. (Ray Data's own ``groupby(...).map_groups`` does the same through its sort or hash shuffle,
+but measured 12-19 s against under 2 s for 1.6M band keys on 2 CPUs.)
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -24,11 +29,12 @@ import pandas as pd
 
 from .. import progress
 from ..errors import ConfigError, CuratorError
-from . import HEAVY_BATCH_ROWS, Engine, concat, partition_of, slices
+from . import HEAVY_BATCH_ROWS, Engine, concat, slices
+from . import partitions as cut
 
 #: Rows per batch for light functions: fewer, larger tasks (each task has a fixed cost of ~10 ms).
 LIGHT_BATCH_ROWS = 65_536
-_SEQ, _PAYLOAD, _PART = "seq", "payload", "_partition"
+_SEQ, _REF, _PAYLOAD = "seq", "ref", "payload"
 
 
 def _ray():
@@ -41,13 +47,14 @@ def _ray():
 
 
 class _Pickled:
-    """Wraps a batch function for Ray Data: unpickle each slice, call, pickle the output."""
+    """Wraps a batch function for Ray Data: fetch each slice, call, pickle the output."""
 
     def __init__(self, fn: Callable[[pd.DataFrame], Any]) -> None:
         self.fn = fn
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = [pickle.dumps(_guarded(self.fn, pickle.loads(p)), protocol=5) for p in batch[_PAYLOAD]]
+        ray = _ray()
+        out = [pickle.dumps(_guarded(self.fn, ray.get(ref)), protocol=5) for ref in batch[_REF]]
         return {_SEQ: batch[_SEQ], _PAYLOAD: np.asarray(out, dtype=object)}
 
 
@@ -66,16 +73,6 @@ def _guarded(fn: Callable[[Any], Any], arg: Any) -> Any:
         return _Raised(err)
 
 
-def _grouped(fn: Callable[[pd.DataFrame], Any]) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """Wraps a group function for ``map_groups`` (which wants a function): a partition's rows in,
-    its pickled output out."""
-    def call(group: pd.DataFrame) -> pd.DataFrame:
-        part = int(group[_PART].iloc[0]) if len(group) else -1
-        frame = group.drop(columns=[_PART]).reset_index(drop=True)
-        return pd.DataFrame({_SEQ: [part], _PAYLOAD: [pickle.dumps(_guarded(fn, frame), protocol=5)]})
-    return call
-
-
 class RayEngine(Engine):
     """Runs batches on Ray. Joins a running Ray (or ``address``), or starts a local one with
     ``num_cpus``; only a Ray it started itself is shut down by :meth:`close`."""
@@ -92,46 +89,41 @@ class RayEngine(Engine):
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = progress.is_enabled()
+        # Object references are not Arrow values; Ray Data keeps them as Python objects, as intended.
+        logging.getLogger("ray.data._internal.tensor_extensions.arrow").setLevel(logging.ERROR)
 
     def map_batches(self, table: pd.DataFrame, fn: Callable[[pd.DataFrame], Any], *, heavy: bool = False,
                     gpu: bool = False, batch_rows: int | None = None) -> Any:
-        ray = _ray()
         rows = batch_rows or (HEAVY_BATCH_ROWS if heavy else
                               min(LIGHT_BATCH_ROWS, max(1024, math.ceil(len(table) / self.workers))))
-        bounds = slices(len(table), rows)
-        items = [{_SEQ: i, _PAYLOAD: pickle.dumps(table.iloc[lo:hi], protocol=5)} for i, (lo, hi) in enumerate(bounds)]
-        ds = ray.data.from_items(items, override_num_blocks=len(items))
-        out = ds.map_batches(_Pickled(fn), batch_size=1, batch_format="numpy", num_cpus=1,
-                             num_gpus=self._gpus(gpu))
-        return concat(self._collect(out, len(items)))
+        return concat(self._run((table.iloc[lo:hi] for lo, hi in slices(len(table), rows)), fn, gpu))
 
     def group_apply(self, frame: pd.DataFrame, key: str, fn: Callable[[pd.DataFrame], Any], *,
                     partitions: int | None = None) -> Any:
+        """The shuffle: the driver cuts the rows into hash partitions of the key as it streams them
+        into the object store, and each partition is one task."""
+        parts = partitions or 2 * self.workers
+        return concat(self._run(iter(cut(frame, key, parts)), fn, False))
+
+    def _run(self, batches: Iterator[pd.DataFrame], fn: Callable[[pd.DataFrame], Any], gpu: bool) -> list[Any]:
+        """``fn`` over every batch as Ray Data tasks; the outputs in batch order."""
         ray = _ray()
-        parts = partitions or 4 * self.workers
-        frame = frame.assign(**{_PART: partition_of(frame[key].to_numpy(), parts)})
-        blocks = [frame.iloc[lo:hi] for lo, hi in slices(len(frame), LIGHT_BATCH_ROWS * 4)]
-        ds = ray.data.from_pandas(blocks)
-        out = ds.groupby(_PART).map_groups(_grouped(fn), batch_format="pandas", num_cpus=1)
-        results = self._collect(out, None)
-        return concat(results) if results else fn(frame.iloc[0:0].drop(columns=[_PART]))
+        items = [{_SEQ: i, _REF: ray.put(batch)} for i, batch in enumerate(batches)]
+        ds = ray.data.from_items(items, override_num_blocks=len(items))
+        out = ds.map_batches(_Pickled(fn), batch_size=1, batch_format="numpy", num_cpus=1, num_gpus=self._gpus(gpu))
+        rows = sorted(out.take_all(), key=lambda r: int(r[_SEQ]))
+        if len(rows) != len(items):
+            raise RuntimeError(f"ray returned {len(rows)} batch outputs, expected {len(items)}")
+        outputs = [pickle.loads(r[_PAYLOAD]) for r in rows]
+        for output in outputs:
+            if isinstance(output, _Raised):
+                raise output.error
+        return outputs
 
     @staticmethod
     def _gpus(gpu: bool) -> float | None:
         """A GPU stage asks Ray for one GPU per task where the cluster has GPUs (else it runs on CPUs)."""
         return 1 if gpu and _ray().cluster_resources().get("GPU", 0) >= 1 else None
-
-    @staticmethod
-    def _collect(ds, expected: int | None) -> list[Any]:
-        """Outputs in sequence order (Ray returns them in completion order)."""
-        rows = sorted(ds.take_all(), key=lambda r: int(r[_SEQ]))
-        if expected is not None and len(rows) != expected:
-            raise RuntimeError(f"ray returned {len(rows)} batch outputs, expected {expected}")
-        outputs = [pickle.loads(r[_PAYLOAD]) for r in rows]
-        for out in outputs:
-            if isinstance(out, _Raised):
-                raise out.error
-        return outputs
 
     def close(self) -> None:
         if self._started:
