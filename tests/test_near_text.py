@@ -17,8 +17,8 @@ from curator.near.containment import contained_duplicates, ensemble_candidates
 from curator.near.lsh import candidate_pairs, near_duplicates, optimal_bands
 from curator.near.lsh_index import IndexMismatchError, ReferenceIndex, query
 from curator.near.lsh_text import find_near_duplicates
-from curator.near.minhash import (HASHES, SCHEMES, MinHashParams, empty_rows, hashfunc, hashfunc64, signatures,
-                                  to_datasketch)
+from curator.near.minhash import (HASHES, SCHEMES, MinHashParams, empty_rows, hashfunc, hashfunc64, minhash_rows,
+                                  signatures, to_datasketch)
 from curator.near.shingle import (Normalize, ShingleConfig, normalized, poly_hash64, shingle_hashes, shingle_sets,
                                   shingles)
 from curator.near.shingle_sets import containment, jaccard
@@ -107,6 +107,21 @@ def test_signatures_bit_equal_to_datasketch(scheme, hash_kind, seed, num_perm):
         theirs = reference(SPECIAL, params)
         assert ours.dtype == theirs.dtype
         assert np.array_equal(ours, theirs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 300), min_size=1, max_size=12), st.sampled_from(SCHEMES), st.integers(0, 2**32 - 1))
+def test_minhash_rows_equal_the_minimum_of_each_row_permuted(sizes, scheme, data_seed):
+    """Ragged rows (empty, shorter than a piece, spanning several pieces) give each row's own minimum."""
+    offsets = np.r_[0, np.cumsum(sizes)]
+    values = np.random.default_rng(data_seed).integers(0, 2**63, size=offsets[-1], dtype=np.uint64)
+    if scheme != "affine64":
+        values &= np.uint64(0xFFFFFFFF)
+    ours = minhash_rows(values, offsets, 16, 3, scheme)
+    for i, size in enumerate(sizes):
+        m = MinHash(num_perm=16, seed=3, scheme=scheme, hashfunc=int)
+        m.update_batch(values[offsets[i]:offsets[i + 1]].tolist())
+        assert np.array_equal(ours[i], m.hashvalues), (i, size)
 
 
 def test_empty_text_has_the_empty_signature_and_never_matches():
