@@ -21,7 +21,7 @@ from curator.near.minhash import (HASHES, SCHEMES, MinHashParams, empty_rows, ha
                                   signatures, to_datasketch)
 from curator.near.shingle import (Normalize, ShingleConfig, normalized, poly_hash64, shingle_hashes, shingle_sets,
                                   shingles)
-from curator.near.shingle_sets import containment, jaccard
+from curator.near.shingle_sets import containment, jaccard, overlap
 from curator.table import normalize_text
 
 VOCAB = np.array([f"w{i}" for i in range(5000)], dtype=object)
@@ -163,6 +163,31 @@ def test_estimated_jaccard_equals_datasketch(a, b):
     assert estimate == ds[0].jaccard(ds[1])
     if len(ours):
         assert ours["similarity"].iloc[0] == ds[0].jaccard(ds[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(list(VOCAB[:12])), max_size=15), min_size=1, max_size=8),
+       st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), max_size=20), st.integers(1, 4))
+def test_exact_jaccard_and_containment_equal_python_sets(docs, pairs, pairs_per_sort):
+    """Across several sort blocks, a repeated row, a row paired with itself and empty rows."""
+    texts = [" ".join(d) for d in docs]
+    config = ShingleConfig("word", 2)
+    sets = shingle_sets(texts, config, batch=3)
+    py = [{poly_hash64(s.encode()) >> 16 for s in row} for row in shingles(texts, "word", 2)]
+    left = np.array([a % len(docs) for a, _ in pairs], dtype=np.int64)
+    right = np.array([b % len(docs) for _, b in pairs], dtype=np.int64)
+    inter = [len(py[a] & py[b]) for a, b in zip(left, right)]
+    assert overlap(sets, left, sets, right, pairs_per_sort).tolist() == inter
+    union = [len(py[a] | py[b]) for a, b in zip(left, right)]
+    assert jaccard(sets, left, sets, right).tolist() == [i / u if u else 0.0 for i, u in zip(inter, union)]
+    size = [len(py[a]) for a in left]
+    assert containment(sets, left, sets, right).tolist() == [i / s if s else 0.0 for i, s in zip(inter, size)]
+
+
+def test_overlap_refuses_hashes_wider_than_a_set_keeps():
+    raw = shingle_hashes(["one two three"])
+    with pytest.raises(ValueError, match="48-bit"):
+        overlap(raw, [0], raw, [0])
 
 
 # --- LSH ---------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ Batches run on a pool of threads (numpy and Arrow release the GIL in every heavy
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
@@ -34,7 +33,7 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash
 from datasketch.hashfunc import sha1_hash32, sha1_hash64
 
-from .shingle import ShingleConfig, as_arrow, fmix64, poly_hash64, shingle_hashes, shingles
+from .shingle import ShingleConfig, as_arrow, fmix64, in_batches, poly_hash64, shingle_hashes, shingles
 from .shingle_sets import ShingleHashes, offsets_of
 
 SCHEMES = ("affine32", "affine64", "legacy")
@@ -231,23 +230,13 @@ def signatures(texts, params: MinHashParams = MinHashParams(), *, batch: int = 1
 
     Batches of ``batch`` texts run on ``workers`` threads; inputs under two batches run inline.
     """
-    if batch < 1:
-        raise ValueError(f"expected batch >= 1, got {batch!r}")
-    if workers < 1:
-        raise ValueError(f"expected workers >= 1, got {workers!r}")
     arr = as_arrow(texts)
     out = np.empty((len(arr), params.num_perm), dtype=params.dtype)
-    starts = range(0, len(arr), batch)
 
     def fill(lo: int) -> None:
         out[lo:lo + batch] = _signature_batch(arr.slice(lo, batch), params)
 
-    if workers == 1 or len(starts) < 2:
-        for lo in starts:
-            fill(lo)
-        return out
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(fill, starts))
+    in_batches(fill, len(arr), batch, workers)
     return out
 
 
