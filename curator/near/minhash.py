@@ -157,13 +157,10 @@ def piece_width(sizes: np.ndarray) -> int:
     when some row spans several pieces, three more over one value per piece to join them.
     Ties go to the wider piece (fewer numpy calls).
     """
-    best, width = None, 8
-    for w in range(8, 257, 8):
-        pieces = -(-sizes // w)
-        cost = 3 * int(pieces.sum()) * w + (3 * int(pieces.sum()) if pieces.max(initial=0) > 1 else 0)
-        if best is None or cost <= best:
-            best, width = cost, w
-    return width
+    widths = np.arange(256, 7, -8)  # widest first: argmin keeps the first of equal costs
+    pieces = (-(-sizes[None, :] // widths[:, None])).sum(axis=1)
+    joins = np.where(sizes.max(initial=0) > widths, pieces, 0)
+    return int(widths[np.argmin(3 * pieces * widths + 3 * joins)])
 
 
 def minhash_rows(values: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int, scheme: str,
