@@ -11,7 +11,8 @@ every value the maximum, and :func:`empty_rows` finds it so that LSH never match
 
 The fast path hashes all shingles of a batch at once (:func:`curator.near.shingle.shingle_hashes`),
 then applies each permutation to all shingles of the batch, laid out as equal-width pieces of
-rows so that each text's minimum is a column-wise ``np.minimum`` (:func:`minhash_rows`). The three datasketch 2.0 schemes:
+rows so that each text's minimum is a column-wise ``np.minimum`` (:func:`minhash_rows`). The
+three datasketch 2.0 schemes:
 
 - ``affine32`` (datasketch's default): ``a * fmix32(h) + b`` in uint32, the wrap-around is the
   modulo; stored as uint32;
@@ -137,8 +138,7 @@ def _inputs(values: np.ndarray, scheme: str) -> np.ndarray:
 
 
 def _permute(block: np.ndarray, a, b, hv: np.ndarray, scheme: str) -> np.ndarray:
-    """``a * hv + b`` (datasketch's ``phv`` for one permutation, or for several when ``a`` and
-    ``b`` broadcast against ``hv``), in place in ``block``."""
+    """``a * hv + b`` for one permutation ``(a, b)`` (datasketch's ``phv``), in place in ``block``."""
     np.multiply(hv, a, out=block)
     np.add(block, b, out=block)
     if scheme == "legacy":
