@@ -17,11 +17,11 @@ from curator.near.containment import contained_duplicates, ensemble_candidates
 from curator.near.lsh import candidate_pairs, near_duplicates, optimal_bands
 from curator.near.lsh_index import IndexMismatchError, ReferenceIndex, query
 from curator.near.lsh_text import find_near_duplicates
-from curator.near.minhash import (HASHES, SCHEMES, MinHashParams, empty_rows, hashfunc, hashfunc64, signatures,
-                                  to_datasketch)
+from curator.near.minhash import (HASHES, SCHEMES, MinHashParams, empty_rows, hashfunc, hashfunc64, minhash_rows,
+                                  signatures, to_datasketch)
 from curator.near.shingle import (Normalize, ShingleConfig, normalized, poly_hash64, shingle_hashes, shingle_sets,
                                   shingles)
-from curator.near.shingle_sets import containment, jaccard
+from curator.near.shingle_sets import containment, jaccard, overlap
 from curator.table import normalize_text
 
 VOCAB = np.array([f"w{i}" for i in range(5000)], dtype=object)
@@ -109,6 +109,21 @@ def test_signatures_bit_equal_to_datasketch(scheme, hash_kind, seed, num_perm):
         assert np.array_equal(ours, theirs)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 300), min_size=1, max_size=12), st.sampled_from(SCHEMES), st.integers(0, 2**32 - 1))
+def test_minhash_rows_equal_the_minimum_of_each_row_permuted(sizes, scheme, data_seed):
+    """Ragged rows (empty, shorter than a piece, spanning several pieces) give each row's own minimum."""
+    offsets = np.r_[0, np.cumsum(sizes)]
+    values = np.random.default_rng(data_seed).integers(0, 2**63, size=offsets[-1], dtype=np.uint64)
+    if scheme != "affine64":
+        values &= np.uint64(0xFFFFFFFF)
+    ours = minhash_rows(values, offsets, 16, 3, scheme)
+    for i, size in enumerate(sizes):
+        m = MinHash(num_perm=16, seed=3, scheme=scheme, hashfunc=int)
+        m.update_batch(values[offsets[i]:offsets[i + 1]].tolist())
+        assert np.array_equal(ours[i], m.hashvalues), (i, size)
+
+
 def test_empty_text_has_the_empty_signature_and_never_matches():
     sigs = signatures(["", None, "   ", "", "real text here"])
     assert empty_rows(sigs).tolist() == [True, True, True, True, False]
@@ -148,6 +163,31 @@ def test_estimated_jaccard_equals_datasketch(a, b):
     assert estimate == ds[0].jaccard(ds[1])
     if len(ours):
         assert ours["similarity"].iloc[0] == ds[0].jaccard(ds[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(list(VOCAB[:12])), max_size=15), min_size=1, max_size=8),
+       st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)), max_size=20), st.integers(1, 4))
+def test_exact_jaccard_and_containment_equal_python_sets(docs, pairs, pairs_per_sort):
+    """Across several sort blocks, a repeated row, a row paired with itself and empty rows."""
+    texts = [" ".join(d) for d in docs]
+    config = ShingleConfig("word", 2)
+    sets = shingle_sets(texts, config, batch=3)
+    py = [{poly_hash64(s.encode()) >> 16 for s in row} for row in shingles(texts, "word", 2)]
+    left = np.array([a % len(docs) for a, _ in pairs], dtype=np.int64)
+    right = np.array([b % len(docs) for _, b in pairs], dtype=np.int64)
+    inter = [len(py[a] & py[b]) for a, b in zip(left, right)]
+    assert overlap(sets, left, sets, right, pairs_per_sort).tolist() == inter
+    union = [len(py[a] | py[b]) for a, b in zip(left, right)]
+    assert jaccard(sets, left, sets, right).tolist() == [i / u if u else 0.0 for i, u in zip(inter, union)]
+    size = [len(py[a]) for a in left]
+    assert containment(sets, left, sets, right).tolist() == [i / s if s else 0.0 for i, s in zip(inter, size)]
+
+
+def test_overlap_refuses_hashes_wider_than_a_set_keeps():
+    raw = shingle_hashes(["one two three"])
+    with pytest.raises(ValueError, match="48-bit"):
+        overlap(raw, [0], raw, [0])
 
 
 # --- LSH ---------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Near-duplicate pairs and clusters from MinHash signatures: LSH banding, verification, clusters.
 
 All rows are banded at once. Per band, the ``r`` values of each signature become one 64-bit key
-(``sum_j v_j * c_j`` mod 2**64 with fixed random odd ``c_j``: two different bands share a key with
-probability about 2**-63, and a false share only costs one verification); equal keys are found by
+(a polynomial mod 2**64 in a fixed odd base, :func:`band_keys`: two different bands of
+pseudo-random MinHash values share a key with probability about 2**-64, and a false share only
+costs one verification); equal keys are found by
 sorting, and the rows of a bucket become candidate pairs with no per-row Python loop.
 
 A bucket of more than ``max_bucket`` rows (boilerplate, or hundreds of copies of one text) would give
@@ -33,7 +34,7 @@ from .minhash import empty_rows
 from .shingle import ShingleConfig, shingle_sets
 from .shingle_sets import jaccard, offsets_of
 
-_KEY_MULT = np.random.RandomState(20240601).randint(0, 1 << 62, size=4096, dtype=np.uint64) * 2 + 1
+_KEY_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: the key of a band is a polynomial in it
 
 
 @dataclass(frozen=True)
@@ -102,17 +103,29 @@ def _area(threshold: float, b: int, r: int, miss: bool) -> float:
     return area
 
 
-def band_keys(sigs: np.ndarray, bands: int, rows: int, chunk: int = 1 << 14) -> np.ndarray:
-    """``(n, bands)`` uint64 keys: band ``i`` of a row is its values ``i*rows .. (i+1)*rows - 1``."""
-    if rows > len(_KEY_MULT):
-        raise ValueError(f"expected rows per band <= {len(_KEY_MULT)}, got {rows}")
+def band_keys(sigs: np.ndarray, bands: int, rows: int, chunk: int = 1 << 12) -> np.ndarray:
+    """``(n, bands)`` uint64 keys: band ``i`` of a row is its values ``i*rows .. (i+1)*rows - 1``.
+
+    A key is Horner's rule mod 2**64 in a fixed odd base over the band's values, with two uint32
+    values read as one uint64 where they pair up (half the passes). Each step is one
+    multiply-add over a ``(rows of a block, bands)`` view: numpy's sum along a short last axis
+    would be several times slower.
+    """
     if bands * rows > sigs.shape[1]:
         raise ValueError(f"expected bands * rows <= num_perm {sigs.shape[1]}, got {bands} * {rows}")
-    keys = np.empty((sigs.shape[0], bands), dtype=np.uint64)
-    for lo in range(0, sigs.shape[0], chunk):  # blocks of rows, so the temporaries stay in cache
-        block = sigs[lo:lo + chunk, :bands * rows].astype(np.uint64).reshape(-1, bands, rows)
-        block *= _KEY_MULT[:rows]
-        keys[lo:lo + chunk] = block.sum(axis=2, dtype=np.uint64)
+    values = np.ascontiguousarray(sigs[:, :bands * rows])
+    if values.dtype == np.uint32 and rows % 2 == 0:
+        values, width = values.view(np.uint64), rows // 2
+    else:
+        values, width = values.astype(np.uint64, copy=False), rows
+    values = values.reshape(len(sigs), bands, width)
+    keys = np.empty((len(sigs), bands), dtype=np.uint64)
+    for lo in range(0, len(sigs), chunk):  # blocks of rows, so the temporaries stay in cache
+        key, block = keys[lo:lo + chunk], values[lo:lo + chunk]
+        np.copyto(key, block[:, :, 0])
+        for j in range(1, width):
+            key *= _KEY_BASE
+            key += block[:, :, j]
     return keys
 
 
@@ -120,16 +133,15 @@ def _bucket_pairs(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.nda
     """Pairs of positions that share a key: all pairs in buckets up to ``max_bucket``, a star
     around the lowest position in larger ones.
 
-    Most keys are unique, so the values are sorted first (cheap) to find the keys that repeat,
-    and only the positions holding those are argsorted.
+    Most keys are unique: one (unstable, SIMD) argsort finds the keys that repeat, and only the
+    positions holding those are put in (key, position) order.
     """
-    s = np.sort(keys)
-    repeated = np.unique(s[1:][s[1:] == s[:-1]])
-    if repeated.size == 0:
+    order = np.argsort(keys)
+    same = keys[order[1:]] == keys[order[:-1]]
+    if not same.any():
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    at = np.minimum(np.searchsorted(repeated, keys), repeated.size - 1)
-    members = np.flatnonzero(repeated[at] == keys)
-    order = members[np.argsort(keys[members], kind="stable")]  # ascending position in a bucket
+    members = order[np.r_[same, False] | np.r_[False, same]]
+    order = members[np.lexsort((members, keys[members]))]  # ascending position in a bucket
     k = keys[order]
     start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
     size = np.diff(np.r_[start, k.size])

@@ -10,8 +10,9 @@
 every value the maximum, and :func:`empty_rows` finds it so that LSH never matches it.
 
 The fast path hashes all shingles of a batch at once (:func:`curator.near.shingle.shingle_hashes`),
-then applies the permutations to a ``(num_perm x chunk)`` block of shingles at a time and takes
-each text's minimum with ``np.minimum.reduceat``. The three datasketch 2.0 schemes:
+then applies each permutation to all shingles of the batch, laid out as equal-width pieces of
+rows so that each text's minimum is a column-wise ``np.minimum`` (:func:`minhash_rows`). The
+three datasketch 2.0 schemes:
 
 - ``affine32`` (datasketch's default): ``a * fmix32(h) + b`` in uint32, the wrap-around is the
   modulo; stored as uint32;
@@ -26,7 +27,6 @@ Batches run on a pool of threads (numpy and Arrow release the GIL in every heavy
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
@@ -34,8 +34,8 @@ import numpy as np
 from datasketch import LeanMinHash, MinHash
 from datasketch.hashfunc import sha1_hash32, sha1_hash64
 
-from .shingle import ShingleConfig, as_arrow, fmix64, poly_hash64, shingle_hashes, shingles
-from .shingle_sets import ShingleHashes
+from .shingle import ShingleConfig, as_arrow, fmix64, in_batches, poly_hash64, shingle_hashes, shingles
+from .shingle_sets import ShingleHashes, offsets_of
 
 SCHEMES = ("affine32", "affine64", "legacy")
 HASHES = ("poly64", "sha1")
@@ -45,8 +45,8 @@ _MAX = {"affine32": np.uint32(0xFFFFFFFF), "affine64": np.uint64(0xFFFFFFFFFFFFF
 _PRIME = np.uint64((1 << 61) - 1)
 _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35))
 _LOW32 = np.uint64(0xFFFFFFFF)
-#: Shingles per permutation block: 2048 x 128 uint32 is 1 MiB, which stays in L2 cache (2 MiB a core).
-CHUNK = 2048
+#: Values permuted per numpy call: 2**17 uint32 (512 KiB) stays in L2 cache (2 MiB a core).
+BLOCK = 1 << 17
 
 
 def hashfunc(data: bytes) -> int:
@@ -137,10 +137,10 @@ def _inputs(values: np.ndarray, scheme: str) -> np.ndarray:
     return values
 
 
-def _permute(block: np.ndarray, a: np.ndarray, b: np.ndarray, hv: np.ndarray, scheme: str) -> np.ndarray:
-    """``block[p, k]`` = permutation p of input k (datasketch's ``phv``), in place."""
-    np.multiply(a[:, None], hv[None, :], out=block)
-    np.add(block, b[:, None], out=block)
+def _permute(block: np.ndarray, a, b, hv: np.ndarray, scheme: str) -> np.ndarray:
+    """``a * hv + b`` for one permutation ``(a, b)`` (datasketch's ``phv``), in place in ``block``."""
+    np.multiply(hv, a, out=block)
+    np.add(block, b, out=block)
     if scheme == "legacy":
         high = block >> np.uint64(61)
         block &= _PRIME
@@ -150,27 +150,55 @@ def _permute(block: np.ndarray, a: np.ndarray, b: np.ndarray, hv: np.ndarray, sc
     return block
 
 
+def piece_width(sizes: np.ndarray) -> int:
+    """Width of the pieces rows are cut into: the multiple of 8 up to 256 that pads least.
+
+    Cost per permutation: three passes (multiply, add, minimum) over the padded pieces, and,
+    when some row spans several pieces, three more over one value per piece to join them.
+    Ties go to the wider piece (fewer numpy calls).
+    """
+    widths = np.arange(256, 7, -8)  # widest first: argmin keeps the first of equal costs
+    pieces = (-(-sizes[None, :] // widths[:, None])).sum(axis=1)
+    joins = np.where(sizes.max(initial=0) > widths, pieces, 0)
+    return int(widths[np.argmin(3 * pieces * widths + 3 * joins)])
+
+
 def minhash_rows(values: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int, scheme: str,
-                 chunk: int = CHUNK) -> np.ndarray:
+                 block: int = BLOCK) -> np.ndarray:
     """Signatures of CSR rows of hashfunc outputs: ``values[offsets[i]:offsets[i+1]]`` is row i.
 
-    Blocks of ``chunk`` inputs are permuted at once and reduced per row with
-    ``np.minimum.reduceat``; a row cut by a block boundary is finished by the next block.
+    Each row is cut into pieces of ``w`` values (:func:`piece_width`), the last one padded by
+    repeating the row's last value (a minimum does not change when a value repeats), and the
+    pieces become the columns of a ``(w, pieces)`` matrix. One permutation is then a multiply,
+    an add and a minimum down the columns, each a contiguous SIMD pass over ``block`` values at
+    a time; there is no per-row reduction. Rows cut into several pieces are joined at the end
+    with one ``np.minimum.reduceat`` over the pieces (``w`` times fewer values).
     """
     a, b = permutations(num_perm, seed, scheme)
-    n = len(offsets) - 1
-    out = np.full((n, num_perm), _MAX[scheme], dtype=_DTYPES[scheme])
+    dtype = _DTYPES[scheme]
+    out = np.full((len(offsets) - 1, num_perm), _MAX[scheme], dtype=dtype)
+    sizes = np.diff(offsets)
+    rows = np.flatnonzero(sizes > 0)  # rows with at least one input
+    if rows.size == 0:
+        return out
     hv = _inputs(values, scheme)
-    rows = np.flatnonzero(np.diff(offsets) > 0)  # rows with at least one input
-    starts = offsets[rows]
-    block = np.empty((num_perm, chunk), dtype=_DTYPES[scheme])
-    for lo in range(0, hv.size, chunk):
-        hi = min(hv.size, lo + chunk)
-        part = _permute(block[:, :hi - lo], a, b, hv[lo:hi], scheme)
-        i0, i1 = np.searchsorted(starts, lo, side="right") - 1, np.searchsorted(starts, hi, side="left")
-        seg = np.maximum(starts[i0:i1] - lo, 0)
-        ids = rows[i0:i1]
-        out[ids] = np.minimum(out[ids], np.minimum.reduceat(part, seg, axis=1).T)
+    w = piece_width(sizes[rows])
+    per_row = -(-sizes[rows] // w)
+    piece_offsets = offsets_of(per_row)
+    first = np.repeat(offsets[rows] - piece_offsets[:-1] * w, per_row) + np.arange(piece_offsets[-1]) * w
+    last = np.repeat(offsets[rows + 1] - 1, per_row)
+    cols = np.minimum(first[None, :] + np.arange(w)[:, None], last[None, :])  # (w, pieces)
+    piece_min = np.empty((num_perm, cols.shape[1]), dtype=dtype)
+    step = max(64, block // w // 64 * 64)  # whole cache lines of columns
+    scratch = np.empty((w, min(step, cols.shape[1])), dtype=dtype)
+    for lo in range(0, cols.shape[1], step):
+        inputs = hv[cols[:, lo:lo + step]]
+        tmp = scratch[:, :inputs.shape[1]]
+        for p in range(num_perm):
+            np.minimum.reduce(_permute(tmp, a[p], b[p], inputs, scheme), axis=0, out=piece_min[p, lo:lo + step])
+    if per_row.max() > 1:
+        piece_min = np.minimum.reduceat(piece_min, piece_offsets[:-1], axis=1)
+    out[rows] = piece_min.T
     return out
 
 
@@ -199,23 +227,13 @@ def signatures(texts, params: MinHashParams = MinHashParams(), *, batch: int = 1
 
     Batches of ``batch`` texts run on ``workers`` threads; inputs under two batches run inline.
     """
-    if batch < 1:
-        raise ValueError(f"expected batch >= 1, got {batch!r}")
-    if workers < 1:
-        raise ValueError(f"expected workers >= 1, got {workers!r}")
     arr = as_arrow(texts)
     out = np.empty((len(arr), params.num_perm), dtype=params.dtype)
-    starts = range(0, len(arr), batch)
 
     def fill(lo: int) -> None:
         out[lo:lo + batch] = _signature_batch(arr.slice(lo, batch), params)
 
-    if workers == 1 or len(starts) < 2:
-        for lo in starts:
-            fill(lo)
-        return out
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(fill, starts))
+    in_batches(fill, len(arr), batch, workers)
     return out
 
 

@@ -22,8 +22,10 @@ regex). A test checks both give the same strings. Word tokens split on any Unico
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +44,7 @@ _FMIX64 = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A8
 # The whitespace str.split() knows beyond RE2's \s: \v, \x1c-\x1f, \x85 and Unicode separators.
 _OTHER_SPACE = r"[\x{0b}\x{1c}-\x{1f}\x{85}\p{Z}]+"
 _POW_CACHE: dict[str, np.ndarray] = {}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -315,7 +318,24 @@ def shingle_hashes(texts, config: ShingleConfig = ShingleConfig()) -> ShingleHas
     return ShingleHashes(hash_spans(buf, lo, hi), sh_offsets)
 
 
-def shingle_sets(texts, config: ShingleConfig = ShingleConfig(), *, batch: int = 1024) -> ShingleHashes:
-    """Each text's shingle set (distinct hashes, sorted; see :mod:`.shingle_sets`), batch by batch."""
+def in_batches(fn: Callable[[int], T], n: int, batch: int, workers: int) -> list[T]:
+    """``fn(lo)`` for each batch start ``lo`` of ``n`` rows, in order, on ``workers`` threads
+    (numpy and Arrow release the GIL in every heavy step); under two batches, inline."""
+    if batch < 1:
+        raise ValueError(f"expected batch >= 1, got {batch!r}")
+    if workers < 1:
+        raise ValueError(f"expected workers >= 1, got {workers!r}")
+    starts = range(0, n, batch)
+    if workers == 1 or len(starts) < 2:
+        return [fn(lo) for lo in starts]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, starts))
+
+
+def shingle_sets(texts, config: ShingleConfig = ShingleConfig(), *, batch: int = 1024,
+                 workers: int = 2) -> ShingleHashes:
+    """Each text's shingle set (distinct hashes, sorted; see :mod:`.shingle_sets`), batch by batch
+    on ``workers`` threads."""
     arr = as_arrow(texts)
-    return concat([shingle_hashes(arr.slice(i, batch), config).unique() for i in range(0, len(arr), batch)])
+    return concat(in_batches(lambda lo: shingle_hashes(arr.slice(lo, batch), config).unique(), len(arr), batch,
+                             workers))

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 _KEEP = 48  # hash bits a set keeps: the rest of a uint64 sort key holds the row number
-_TAG = np.uint64(0x9E3779B97F4A7C15)
 
 
 def offsets_of(sizes: np.ndarray) -> np.ndarray:
@@ -89,25 +88,34 @@ def concat(parts: Sequence[ShingleHashes]) -> ShingleHashes:
     return ShingleHashes(np.concatenate([p.hashes for p in parts]), offsets_of(sizes))
 
 
-def _tagged(sets: ShingleHashes, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of the given rows, each xor'd with a tag of its pair number (so that a value only
-    meets its twin in the same pair), and the pair number of each."""
-    picked = sets.take(rows)
-    pair = picked.row_ids()
-    tag = (pair.astype(np.uint64) + np.uint64(1)) * _TAG
-    tag ^= tag >> np.uint64(29)
-    return picked.hashes ^ tag, pair
+def overlap(a: ShingleHashes, left, b: ShingleHashes, right, pairs_per_sort: int = 1 << 16) -> np.ndarray:
+    """``|a[left[k]] & b[right[k]]|`` for every pair k, all pairs at once (sets from ``unique``).
 
-
-def overlap(a: ShingleHashes, left: np.ndarray, b: ShingleHashes, right: np.ndarray) -> np.ndarray:
-    """``|a[left[k]] & b[right[k]]|`` for every pair k, all pairs at once (sets from ``unique``)."""
+    Each value of both sides becomes ``pair << 48 | hash`` (a set keeps 48 hash bits), so one
+    plain sort puts a shared value of a pair next to its twin and nothing else; the pair of each
+    adjacent equal twin is counted. Blocks of ``pairs_per_sort`` pairs fill the 16 pair bits.
+    """
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
     if left.shape != right.shape:
         raise ValueError(f"expected pair arrays of one length, got {left.shape} and {right.shape}")
-    ka, pair = _tagged(a, left)
-    kb, _ = _tagged(b, right)
-    _, at, _ = np.intersect1d(ka, kb, assume_unique=True, return_indices=True)
-    return np.bincount(pair[at], minlength=len(left)).astype(np.int64)
+    if not 1 <= pairs_per_sort <= 1 << (64 - _KEEP):
+        raise ValueError(f"expected pairs_per_sort in [1, {1 << (64 - _KEEP)}], got {pairs_per_sort!r}")
+    for side in (a, b):
+        if side.hashes.size and side.hashes.max() >> np.uint64(_KEEP):
+            raise ValueError(f"expected shingle sets of {_KEEP}-bit hashes (ShingleHashes.unique()), got wider")
+    out = np.zeros(len(left), dtype=np.int64)
+    for lo in range(0, len(left), pairs_per_sort):
+        keys = [_keyed(side.take(rows[lo:lo + pairs_per_sort])) for side, rows in ((a, left), (b, right))]
+        key = np.sort(np.concatenate(keys))
+        twin = key[1:][key[1:] == key[:-1]]
+        out[lo:lo + pairs_per_sort] = np.bincount((twin >> np.uint64(_KEEP)).astype(np.int64),
+                                                  minlength=min(pairs_per_sort, len(left) - lo))
+    return out
+
+
+def _keyed(picked: ShingleHashes) -> np.ndarray:
+    """``row << 48 | hash`` for every value of the picked rows (row = the pair number)."""
+    return picked.hashes | (picked.row_ids().astype(np.uint64) << np.uint64(_KEEP))
 
 
 def jaccard(a: ShingleHashes, left, b: ShingleHashes, right) -> np.ndarray:
