@@ -139,6 +139,7 @@ def _view(data: Mapping[str, Any], thumbs: dict[str, str]) -> dict[str, Any]:
         "show_images": modality == "image" or bool(_get(data, "images").get("examples")),
         "leak": _leak(data.get("leak_check")),
         "augmentation": [_augmentation(a) for a in _list(data.get("augmentation"))],
+        "review": _review(data.get("review")),
         "outputs": [
             {"file": str(name), "rows": _get(info).get("rows"), "sha256": _get(info).get("sha256")}
             for name, info in _get(data, "outputs").items()
@@ -337,6 +338,17 @@ def _lengths(lengths: Any, splits: Mapping[str, int]) -> dict[str, Any] | None:
             edges, series, "Text length per row: before curation and in each split", unit
         ),
     }
+
+
+def _review(section: Any) -> dict[str, Any] | None:
+    """The review step's counts (``curator review`` decisions applied by this run), or None."""
+    found = _get(section)
+    if not found:
+        return None
+    keys = ("rows_decided", "dropped", "relabelled", "kept", "restored", "not_duplicate", "sent_to_labelstudio",
+            "unknown_ids")
+    return {"decisions_file": str(found.get("decisions_file") or ""), "warning": found.get("warning"),
+            **{k: _int(found.get(k)) for k in keys}}
 
 
 def _augmentation(section: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pandas as pd
@@ -168,6 +169,12 @@ def test_the_next_run_applies_drop_relabel_restore_keep_and_not_duplicate(review
     assert "not a real ticket" in ledger.loc[ledger["reason"] == "review:drop", "detail"].iloc[0]
     review = second.report["review"]
     assert review["unknown_ids"] == 1 and review["unknown_examples"] == ["gone"] and "gone" in review["warning"]
+    html = second.paths["report.html"].read_text()
+    section = html[html.index('<section id="review">'):]
+    section = section[:section.index("</section>")]
+    assert "decisions.jsonl" in section and "gone" in section
+    cells = re.findall(r'<td class="n[^"]*">([\d,]+)</td>', section)  # dropped .. unknown ids
+    assert cells == ["1", "1", "1", "1", "1", "0", "1"]
 
     third = run(config, out=config.parent / "again")  # the same decisions give the same bytes
     for name in ("train", "val", "test", "dropped"):
