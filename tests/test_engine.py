@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -86,11 +87,23 @@ def test_lsh_buckets_do_not_depend_on_the_partitioning(seed, parts):
 
 # -- local against Ray ------------------------------------------------------------------------------------
 
+def _with_train_steps(cfg: Path, train_steps: dict) -> Path:
+    """The sample config with rebalance/augment added, so augmentation runs as engine batches too."""
+    data = yaml.safe_load(cfg.read_text())
+    data.update(train_steps)
+    cfg.write_text(yaml.safe_dump(data))
+    return cfg
+
+
 def test_sample_data_same_on_local_and_ray(sample_copy, ray_local):
-    cfg = sample_copy / "text" / "curator.yaml"
+    cfg = _with_train_steps(sample_copy / "text" / "curator.yaml", {
+        "rebalance": {"enabled": True, "strategy": "oversample", "target": "median"},
+        "augment": {"enabled": True, "text": [{"name": "keyboard", "p": 0.6}, {"name": "word_swap", "p": 0.6}]}})
     local = curator.run(cfg, out=sample_copy / "out_local")
     ray = curator.run(cfg, out=sample_copy / "out_ray", engine="ray")
     _same_runs(local, ray)
+    added = ray.read("train")
+    assert added["parent_id"].notna().sum() > 1000  # augmented copies and oversampled rows, made on Ray
     dropped = ray.read("dropped")
     assert (dropped["reason"] == "near_duplicate").any() and dropped["related_id"].notna().any()
     assert ray.report["config"]["engine"] == "ray" and local.report["config"]["engine"] == "local"
@@ -98,11 +111,17 @@ def test_sample_data_same_on_local_and_ray(sample_copy, ray_local):
 
 def test_sample_images_same_on_local_and_ray(sample_copy, ray_local):
     """Image checks, pixel hashes and perceptual hashes run as Ray batches; the run is the same."""
-    cfg = sample_copy / "images" / "curator.yaml"
+    cfg = _with_train_steps(sample_copy / "images" / "curator.yaml",
+                            {"augment": {"enabled": True, "image": {"preset": "light"}}})
     local = curator.run(cfg, out=sample_copy / "img_local")
     ray = curator.run(cfg, out=sample_copy / "img_ray", engine="ray")
     _same_runs(local, ray)
     assert {"near_duplicate", "exact_duplicate"} <= set(ray.read("dropped")["reason"])
+    train = ray.read("train")
+    made = train[train["parent_id"].notna()]
+    assert len(made) > 100
+    for rel in made["image"].head(5):  # the same pixels, written by Ray tasks and by the local threads
+        assert (ray.out_dir / rel).read_bytes() == (local.out_dir / rel).read_bytes()
 
 
 def _generated(n: int, path: Path, seed: int = 0) -> Path:

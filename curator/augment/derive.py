@@ -16,6 +16,7 @@ A row that fails is discarded with ``augment:rule:<name>``, ``augment:duplicate`
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ from .text import TextFlow
 
 AUGMENTER = "augmenter"
 _SEP = "\x1f"
+#: New rows per engine batch. Fixed, so a text batch (seeded from its first new id) holds the same rows
+#: on every engine, and the local and Ray runs make the same texts.
+AUGMENT_BATCH_ROWS = 2_048
 
 
 def derived_ids(parent_ids: pd.Series, recipe: str, seed: int, copy: np.ndarray) -> np.ndarray:
@@ -76,6 +80,7 @@ class RowMaker:
     out_dir: Path | None = None  # the run directory being written (augmented images)
     validator: Any = None     # a ValidateStep, or None
     config: Any = None
+    engine: Any = None        # where the augmenters' batches run (curator.engine); None: in this process
     known: pd.Index = field(default_factory=lambda: pd.Index([], dtype=object))  # content hashes in use
 
     def remember(self, hashes: pd.Series) -> None:
@@ -109,20 +114,22 @@ class RowMaker:
             return ["duplicate"] * len(new), {"duplicate": {}}
         if kind == "text":
             flow = self.recipe.text
-            # One seed per batch, from its first new id: the same rows in the same run get the same texts.
-            seed = int(row_seeds(new[ID].to_numpy()[:1])[0]) if len(new) else self.seed
-            texts, applied = flow.apply(new[TEXT].fillna("").astype(str).tolist(), seed)
+            texts, applied = self._map(new[[ID, TEXT]], functools.partial(augment_texts, flow))
             new[TEXT] = texts
             step_names = np.asarray([s.name for s in flow.steps], dtype=object)
             combos, which = np.unique(applied, axis=0, return_inverse=True)  # the few distinct flows taken
             names = np.array(["+".join(step_names[c]) for c in combos], dtype=object)[np.ravel(which)]
             return list(names), {s.name: s.params for s in flow.steps}
         image = self.recipe.image
-        errors = image.augment(self.root, new[IMAGE].astype(str).tolist(), row_seeds(new[ID].to_numpy()),
-                               self.out_dir, new[ID].tolist())
-        failed[:] = errors
+        failed[:] = self._map(new[[ID, IMAGE]], functools.partial(augment_images, image, self.root, self.out_dir))
         new[IMAGE] = image.relpath(new[ID])
         return [image.name] * len(new), {image.name: {"transforms": image.specs}}
+
+    def _map(self, rows: pd.DataFrame, fn) -> Any:
+        """``fn`` over fixed-size batches of ``rows``, on the run's engine (Ray tasks, or this process)."""
+        if self.engine is None:
+            return fn(rows)
+        return self.engine.map_batches(rows, fn, heavy=True, batch_rows=AUGMENT_BATCH_ROWS)
 
     def _hashes(self, new: pd.DataFrame, failed: pd.Series) -> pd.Series:
         if self.modality == "text":
@@ -180,3 +187,17 @@ class RowMaker:
         why[where] = dropped.loc[rows.loc[where, ID], "detail"].astype(str).to_numpy()
         codes = pd.Series("augment:" + dropped.loc[rows.loc[where, ID], "reason"].astype(str).to_numpy(), index=where)
         return mask, codes.reindex(index), why
+
+
+# -- batch functions (the engine runs them; row-local but for the text flow's per-batch seed) -----------
+def augment_texts(flow: TextFlow, batch: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(new texts, applied augmenters) for a batch of new rows: one seed per batch, from its first id,
+    so the same rows in the same batches get the same texts on any engine."""
+    seed = int(row_seeds(batch[ID].to_numpy()[:1])[0]) if len(batch) else 0
+    return flow.apply(batch[TEXT].fillna("").astype(str).tolist(), seed)
+
+
+def augment_images(image: ImageAugmenter, root: Path | None, out_dir: Path | None, batch: pd.DataFrame) -> list:
+    """Write a batch's augmented images (each seeded from its own id); per row, None or why it failed."""
+    return image.augment(root, batch[IMAGE].astype(str).tolist(), row_seeds(batch[ID].to_numpy()), out_dir,
+                         batch[ID].tolist())

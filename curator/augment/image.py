@@ -121,7 +121,7 @@ class ImageAugmenter:
     workers: int = 2
 
     def __post_init__(self) -> None:
-        self._compose = build_pipeline(self.specs)
+        build_pipeline(self.specs)  # a bad transform name or parameter fails here, before any image
 
     def augment(self, root: Path, sources: Sequence[str], seeds: Sequence[int], out_dir: Path,
                 ids: Sequence[str]) -> list[str | None]:
@@ -129,7 +129,8 @@ class ImageAugmenter:
         (Path(out_dir) / AUGMENTED_DIR).mkdir(parents=True, exist_ok=True)
         jobs = list(zip(sources, seeds, ids))
         chunks = [jobs[i::self.workers] for i in range(self.workers)]
-        composes = [self._compose] + [build_pipeline(self.specs) for _ in range(self.workers - 1)]
+        # A pipeline per thread of this call: calls may run at once on the engine's threads.
+        composes = [build_pipeline(self.specs) for _ in range(self.workers)]
 
         def run(k: int) -> list[tuple[str, str | None]]:
             return [(row_id, self._one(composes[k], root, src, seed, out_dir, row_id)) for src, seed, row_id in chunks[k]]

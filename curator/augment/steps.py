@@ -52,7 +52,7 @@ def make_maker(kind: str, tctx: TrainContext, train: pd.DataFrame, ctx: Context)
     cfg = tctx.config
     normalize = cfg.steps.dedup_exact.normalize
     maker = RowMaker(make_recipe(kind, cfg, train), cfg.modality, normalize, ctx.seed, root=ctx.root,
-                     out_dir=tctx.out_dir, config=cfg,
+                     out_dir=tctx.out_dir, config=cfg, engine=ctx.engine,
                      validator=ValidateStep.from_config(cfg) if cfg.steps.validate_.enabled else None)
     for frame in (train, tctx.others):
         if len(frame):

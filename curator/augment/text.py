@@ -17,6 +17,7 @@ import contextlib
 import inspect
 import random
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,9 +178,21 @@ def build(name: str, params: dict[str, Any], train_texts: Sequence[str] = ()) ->
     return entry.build(**params, **extra)
 
 
+#: The global generators are one per process: batches on the local engine's threads take turns.
+_GLOBAL_RNG = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
-    """Seed the global generators nlpaug draws from, and put their previous state back after."""
+    """Seed the global generators nlpaug draws from, and put their previous state back after. Holds
+    a lock throughout, so two threads never draw from (or reseed) the same generators at once."""
+    with _GLOBAL_RNG:
+        with _seeded(seed):
+            yield
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
     py_state, np_state = random.getstate(), np.random.get_state()
     torch_state = None
     try:
