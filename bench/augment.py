@@ -70,8 +70,8 @@ def bench_text(n: int, contextual: str | None = None, model_rows: int = 200) -> 
             for t in texts:  # the peer: one nlpaug call per row
                 aug.augment(t)
         single = time.perf_counter() - start
-        out[name] = {"rows": rows, "curator_rows_per_s": round(rows / batched, 1),
-                     "nlpaug_one_at_a_time_rows_per_s": round(rows / single, 1), "ratio": round(single / batched, 2)}
+        out[name] = {"rows": rows, "curator_rows_per_s": round(rows / batched, 2),
+                     "nlpaug_one_at_a_time_rows_per_s": round(rows / single, 2), "ratio": round(single / batched, 2)}
     return out
 
 
