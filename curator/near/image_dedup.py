@@ -21,8 +21,8 @@ Methods:
 
   Cost: the hash path plus the 224-px path for the files in candidate pairs
   (``stats["verified_files"]``). Measured on bench/dedup_image.py (47 photos x 7 edits, 2 cores):
-  3.0x the hash path's CPU, the model on 11% of the files, precision 1.0 and recall 0.994 held out;
-  with ``verify_distance == max_distance`` (the variants alone) 1.12x, recall 0.946. Files with no
+  3.0-3.1x the hash path's CPU, the model on 11% of the files, precision 1.0 and recall 0.994 held out;
+  with ``verify_distance == max_distance`` (the variants alone) 1.1-1.3x, recall 0.946. Files with no
   near hash never reach the model, so an edit that moves every variant past ``verify_distance`` is
   missed (the ``embedding`` method finds it, at its full cost). The share of files in candidate
   pairs grows with the collection (distinct photos also fall 11-16 bits apart now and then: 2 pairs
