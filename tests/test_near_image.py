@@ -17,8 +17,10 @@ from curator.near.embed import OnnxEmbedder, TransformersEmbedder, embed_paths, 
 from curator.near.embed_search import cosine_of_pairs, cosine_pairs, cosine_query
 from curator.near.hamming import band_layout, hamming_pairs, hamming_query
 from curator.near.image_dedup import ImagePairs, find_near_duplicate_images, union_pairs
+from curator.near.hash_variants import variant_pairs
 from curator.near.image_load import PHASH_VIEW, View, decode_all, embed_view
-from curator.near.phash import bits_to_uint64, dhash_pixels, hash_paths, phash_pixels, uint64_to_bits
+from curator.near.phash import (bits_to_uint64, dhash_pixels, hash_paths, phash_and_mirror, phash_pixels,
+                                phash_variants, uint64_to_bits, variant_views)
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -93,6 +95,74 @@ def test_hash_pixels_guard_names_the_expected_shape():
         phash_pixels(np.zeros((2, 8, 9), np.uint8))
 
 
+# --- pHash variants: mirror image and centre ------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 6))
+def test_mirrored_phash_from_the_dct_equals_the_phash_of_mirrored_pixels(seed, n):
+    pixels = np.random.default_rng(seed).integers(0, 256, (n, 32, 32), dtype=np.uint8)
+    whole, mirror = phash_and_mirror(pixels)
+    np.testing.assert_array_equal(whole, phash_pixels(pixels))
+    np.testing.assert_array_equal(mirror, phash_pixels(pixels[:, :, ::-1]))
+
+
+def variants_of(paths) -> np.ndarray:
+    """The three pHash variants of image files, as the combined method decodes them."""
+    decoded = decode_all(paths, variant_views())
+    assert not decoded.errors
+    return phash_variants(decoded.arrays)
+
+
+def edited_copies(tmp_path, name: str) -> list[Path]:
+    """A photo as JPEG, its mirror image and a copy cut by 10% at each edge."""
+    im = Image.open(photo(name)).convert("RGB")
+    w, h = im.size
+    copies = {"orig": im, "flip": ImageOps.mirror(im), "crop": im.crop((w // 10, h // 10, w - w // 10, h - h // 10))}
+    for kind, img in copies.items():
+        img.save(tmp_path / f"{kind}.jpg", quality=90)
+    return [tmp_path / f"{kind}.jpg" for kind in copies]
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "chelsea.png", "rocket.jpg"])
+def test_a_flip_matches_by_the_mirrored_hash_and_a_crop_by_the_centre_hash(tmp_path, name):
+    variants = variants_of(edited_copies(tmp_path, name))
+    plain = np.bitwise_count(variants[0, 0] ^ variants[1:, 0])
+    assert (plain > 16).all()  # plain pHash misses both edits
+    found = variant_pairs(variants, 10)
+    pairs = {(int(a), int(b)): how for a, b, how in zip(found.left, found.right, found.how)}
+    assert pairs[(0, 1)] in ("whole~mirror", "mirror~whole")
+    assert pairs[(0, 2)] == "centre~whole"  # the original's centre is the crop's whole image
+    assert (found.distance[found.how != "whole~whole"] <= 6).all()
+
+
+def test_unrelated_photos_match_by_no_hash_variant():
+    # opencv-doc's Blender_Suzanne1 and 2 are one render and its mirror image: a true match, left out.
+    paths = [p for p in real_photos() if not p.name.startswith("Blender_Suzanne")]
+    variants = variants_of(paths)
+    assert len(paths) >= 12 and len(variant_pairs(variants, 10).left) == 0
+    wide = variant_pairs(variants, 16, sure=10)  # the combined method's "ask the model" band
+    assert len(wide.left) <= len(paths) // 4
+
+
+@pytest.mark.skipif(not (OPENCV_DATA / "Blender_Suzanne1.jpg").is_file(), reason="needs Debian opencv-doc")
+def test_a_mirrored_render_in_opencv_doc_matches_by_the_mirrored_hash():
+    found = variant_pairs(variants_of([OPENCV_DATA / "Blender_Suzanne1.jpg",
+                                       OPENCV_DATA / "Blender_Suzanne2.jpg"]), 10)
+    assert found.how.tolist() in (["mirror~whole"], ["whole~mirror"])
+
+
+def test_centre_view_cuts_each_edge_and_rejects_a_bad_share():
+    from curator.near.image_load import make_views
+    pixels = np.zeros((100, 100), np.uint8)
+    pixels[10:90, 10:90] = 255  # a white square inside a 10% black frame
+    views = make_views(Image.fromarray(pixels), {"whole": View("L", 32, 32), "centre": View("L", 32, 32, crop=0.1)})
+    assert views["whole"][0].max() == 0 and views["whole"][16].min() == 0  # the frame shows
+    assert views["centre"].min() > 200  # only the square (edge pixels soften a little: LANCZOS)
+    with pytest.raises(ValueError, match=r"expected crop in \[0, 0.5\), got 0.5"):
+        View("L", 8, 8, crop=0.5)
+
+
 # --- banded Hamming index ---------------------------------------------------------------------------
 
 
@@ -143,6 +213,24 @@ def test_query_mode_finds_exactly_the_brute_force_pairs(case, split):
     np.testing.assert_array_equal(found.left, q)
     np.testing.assert_array_equal(found.right, r)
     np.testing.assert_array_equal(found.distance, d[q, r])
+
+
+@settings(max_examples=60, deadline=None)
+@given(hashes_with_near_pairs(), st.integers(0, 8))
+def test_fewer_bands_find_every_pair_they_are_exact_for_and_only_pairs_within_k(case, extra):
+    hashes, sure = case
+    k = min(63, sure + extra)
+    found = hamming_pairs(hashes, k, bands=sure + 1)
+    got = set(zip(found.left.tolist(), found.right.tolist()))
+    assert (found.distance <= k).all()
+    assert got <= set(zip(*(a.tolist() for a in brute_pairs(hashes, k)[:2])))
+    assert set(zip(*(a.tolist() for a in brute_pairs(hashes, sure)[:2]))) <= got
+    # a query at fewer bands: within k, and every pair within `sure` (the self-pairs too)
+    query = hamming_query(hashes, hashes, k, bands=sure + 1)
+    assert (query.distance <= k).all()
+    d = np.bitwise_count(hashes[:, None] ^ hashes[None, :])
+    assert set(zip(*(a.tolist() for a in np.nonzero(d <= sure)))) <= set(zip(query.left.tolist(),
+                                                                             query.right.tolist()))
 
 
 def test_huge_bucket_is_capped_but_identical_hashes_stay_one_cluster():
@@ -312,7 +400,7 @@ def test_hash_method_finds_reencodes_with_precision_and_labels_clusters(planted)
     assert result.labels[12] == 12  # unreadable: a cluster of its own
 
 
-def test_combined_adds_the_edits_hashes_miss(planted, onnx_embedder):
+def test_combined_finds_the_flips_plain_hashes_miss_by_the_mirrored_hash(planted):
     paths, group = planted
     hashed = find_near_duplicate_images(paths, "phash", max_distance=8)
     combined = find_near_duplicate_images(paths, "combined", max_distance=8)
@@ -320,7 +408,9 @@ def test_combined_adds_the_edits_hashes_miss(planted, onnx_embedder):
     flips = [3, 7, 11]
     assert any(hashed.labels[f] != hashed.labels[f - 3] for f in flips)
     assert all(combined.labels[f] == combined.labels[f - 3] for f in flips)
-    assert set(combined.pairs.method) == {"phash", "embedding"}
+    by = {(int(a), int(b)): m for a, b, m in zip(combined.pairs.left, combined.pairs.right, combined.pairs.method)}
+    assert {by[(f - 3, f)] for f in flips} <= {"phash:whole~mirror", "phash:mirror~whole"}
+    assert combined.stats["verified_files"] < len(paths)
 
 
 def test_reference_mode_pairs_index_the_reference(planted):
@@ -334,13 +424,20 @@ def test_reference_mode_pairs_index_the_reference(planted):
     assert result.labels[9] == result.labels[0]  # the reference items come after the 9 copies
 
 
-def test_combined_verifies_only_the_files_the_hash_pass_left_open(planted):
-    paths, group = planted
-    result = find_near_duplicate_images(paths, "combined", max_distance=8)
-    stats = result.stats
-    assert stats["hash_pairs"] >= 6 and stats["candidate_pairs"] >= 3
-    assert 0 < stats["verified_files"] < len(paths)
-    assert (result.pairs.method == "embedding").sum() <= stats["candidate_pairs"]
+def test_combined_asks_the_model_only_about_pairs_between_the_sure_and_the_wide_distance(tmp_path, onnx_embedder):
+    paths = []
+    for name in ["astronaut.png", "coffee.png", "rocket.jpg"]:  # a 5-degree rotation: 10-14 bits away
+        im = Image.open(photo(name)).convert("RGB")
+        for kind, img in {"orig": im, "rot": im.rotate(5, resample=Image.Resampling.BICUBIC)}.items():
+            paths.append(tmp_path / f"{Path(name).stem}_{kind}.jpg")
+            img.save(paths[-1], quality=90)
+    hashed = find_near_duplicate_images(paths, "combined", max_distance=8, verify_distance=8)
+    assert len(hashed.pairs) == 0 and hashed.stats["verified_files"] == 0
+    result = find_near_duplicate_images(paths, "combined", max_distance=8, verify_distance=16,
+                                        embedder=onnx_embedder)
+    assert result.stats["candidate_pairs"] == 3 and result.stats["verified_files"] == 6
+    assert result.pairs.left.tolist() == [0, 2, 4] and result.pairs.right.tolist() == [1, 3, 5]
+    assert set(result.pairs.method) == {"embedding"} and (result.pairs.similarity >= 0.85).all()
 
 
 def test_combined_against_a_reference_finds_the_mirrored_copies(planted):
@@ -374,6 +471,10 @@ def test_bad_arguments_name_what_was_expected():
         find_near_duplicate_images([], "md5")
     with pytest.raises(ValueError, match="expected 0 <= max_distance < 64, got 70"):
         find_near_duplicate_images([], "phash", max_distance=70)
+    with pytest.raises(ValueError, match="expected max_distance <= verify_distance < 64, got 5"):
+        find_near_duplicate_images([], "combined", max_distance=8, verify_distance=5)
+    with pytest.raises(ValueError, match="expected 1 <= bands <= k \\+ 1 = 4, got 5"):
+        hamming_pairs(np.zeros(3, np.uint64), 3, bands=5)
     with pytest.raises(ValueError, match="expected view mode 'L' or 'RGB', got 'CMYK'"):
         View("CMYK", 8, 8)
     assert embed_view(96).source_side == 96

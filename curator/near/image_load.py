@@ -34,6 +34,8 @@ class View:
 
     ``min_source`` is the smallest side the decoded image may have before that resize: a JPEG is
     decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps it (0 means twice the view's side).
+    ``crop`` is the share of each side cut off before the resize (0.1: the central 80%), so a hash of
+    the centre comes from the same decode as the hash of the whole image.
     """
 
     mode: str
@@ -41,6 +43,7 @@ class View:
     height: int
     resample: int = Image.Resampling.LANCZOS
     min_source: int = 0
+    crop: float = 0.0
 
     def __post_init__(self):
         if self.mode not in ("L", "RGB"):
@@ -49,6 +52,8 @@ class View:
             raise ValueError(f"expected a positive view size, got {self.width}x{self.height}")
         if self.min_source < 0:
             raise ValueError(f"expected min_source >= 0, got {self.min_source}")
+        if not 0.0 <= self.crop < 0.5:
+            raise ValueError(f"expected crop in [0, 0.5), got {self.crop}")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -64,6 +69,9 @@ class View:
 # imagehash resizes with LANCZOS after convert("L"); these views repeat that, from at least 64 px.
 PHASH_VIEW = View("L", 32, 32, min_source=64)
 DHASH_VIEW = View("L", 9, 8, min_source=64)
+CENTRE_CROP = 0.1
+"""Share of each side the centre pHash leaves out: a copy cropped by 10% at each edge is the original's centre."""
+PHASH_CENTRE_VIEW = View("L", 32, 32, min_source=64, crop=CENTRE_CROP)
 
 
 def embed_view(size: int) -> View:
@@ -115,7 +123,12 @@ def make_views(im: Image.Image, views: dict[str, View]) -> dict[str, np.ndarray]
     for name, view in views.items():
         if view.mode not in converted:
             converted[view.mode] = im if im.mode == view.mode else im.convert(view.mode)
-        out[name] = np.asarray(converted[view.mode].resize((view.width, view.height), view.resample))
+        src = converted[view.mode]
+        box = None
+        if view.crop:
+            dx, dy = view.crop * src.width, view.crop * src.height
+            box = (dx, dy, src.width - dx, src.height - dy)
+        out[name] = np.asarray(src.resize((view.width, view.height), view.resample, box=box))
     return out
 
 

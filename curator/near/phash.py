@@ -21,7 +21,7 @@ from os import PathLike
 import numpy as np
 import scipy.fft
 
-from .image_load import DHASH_VIEW, PHASH_VIEW, decode_all
+from .image_load import DHASH_VIEW, PHASH_CENTRE_VIEW, PHASH_VIEW, decode_all
 
 HASH_BITS = 64
 
@@ -53,14 +53,37 @@ def _check_pixels(pixels: np.ndarray, shape: tuple[int, int], name: str) -> np.n
     return pixels
 
 
-def phash_pixels(pixels: np.ndarray) -> np.ndarray:
-    """pHash of (N, 32, 32) grey pixels: 2-D DCT-II, top-left 8x8, each bit = coefficient > median."""
+def _low_dct(pixels: np.ndarray) -> np.ndarray:
+    """The 8x8 lowest frequencies of the 2-D DCT-II of (N, 32, 32) grey pixels, as (N, 64)."""
     pixels = _check_pixels(pixels, (32, 32), "pHash")
     # The same transform order and precision as imagehash: float64 DCT over rows, then columns.
     dct = scipy.fft.dct(scipy.fft.dct(pixels.astype(np.float64), axis=1), axis=2)
-    low = dct[:, :8, :8].reshape(len(pixels), HASH_BITS)
-    med = np.median(low, axis=1, keepdims=True)
-    return bits_to_uint64(low > med)
+    return dct[:, :8, :8].reshape(len(pixels), HASH_BITS)
+
+
+def _above_median(low: np.ndarray) -> np.ndarray:
+    """pHash bits: each coefficient > the median of its row."""
+    return bits_to_uint64(low > np.median(low, axis=1, keepdims=True))
+
+
+# Mirroring a row of N pixels (x[n] -> x[N-1-n]) multiplies its DCT-II coefficient k by (-1)**k, so
+# the mirrored image's low frequencies are the original's with the odd horizontal ones negated.
+_MIRROR_SIGNS = np.tile([1.0, -1.0], 32)
+
+
+def phash_pixels(pixels: np.ndarray) -> np.ndarray:
+    """pHash of (N, 32, 32) grey pixels: 2-D DCT-II, top-left 8x8, each bit = coefficient > median."""
+    return _above_median(_low_dct(pixels))
+
+
+def phash_and_mirror(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pHash of (N, 32, 32) grey pixels and of their horizontal mirror images, from one DCT.
+
+    A flipped copy's pHash is then (up to resampling noise) the original's mirrored pHash, so a
+    flip is found by looking up one more hash per image, at no extra decode or transform.
+    """
+    low = _low_dct(pixels)
+    return _above_median(low), _above_median(low * _MIRROR_SIGNS)
 
 
 def dhash_pixels(pixels: np.ndarray) -> np.ndarray:
@@ -86,6 +109,23 @@ def hash_views() -> dict:
 def hashes_from_arrays(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(phash, dhash) from decoded views named as in :func:`hash_views`."""
     return phash_pixels(arrays["phash"]), dhash_pixels(arrays["dhash"])
+
+
+VARIANTS = ("whole", "mirror", "centre")
+"""The pHash variants of :func:`phash_variants`, in column order."""
+
+
+def variant_views() -> dict:
+    """The decode views of :func:`phash_variants` (and dHash): all from one reduced decode."""
+    return {**hash_views(), "centre": PHASH_CENTRE_VIEW}
+
+
+def phash_variants(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """(N, 3) uint64 pHashes, columns as :data:`VARIANTS`: the whole image, its mirror image (from the
+    same DCT), and its centre (:data:`~curator.near.image_load.CENTRE_CROP` cut from each edge), from
+    views named as in :func:`variant_views`."""
+    whole, mirror = phash_and_mirror(arrays["phash"])
+    return np.stack([whole, mirror, phash_pixels(arrays["centre"])], axis=1)
 
 
 def hash_paths(paths: Sequence[str | PathLike], *, workers: int = 2, draft: bool = True) -> Hashes:

@@ -1,0 +1,79 @@
+"""Near pairs of images by any of their pHash variants, found in one banded Hamming search.
+
+Each image has three pHashes (:func:`~curator.near.phash.phash_variants`): the whole image, its
+mirror image and its centre. A pair of images matches when one of these comparisons is close:
+
+- whole ~ whole: re-encodes, resizes, brightness, overlays (what plain pHash finds);
+- whole ~ mirror: a horizontally flipped copy;
+- whole ~ centre: a copy cropped at the edges (its whole image is the original's centre);
+- centre ~ centre: edits that touch the borders, such as a small rotation's filled corners.
+
+Other comparisons (mirror ~ mirror repeats whole ~ whole; mirror ~ centre matches nothing we plant)
+would only add chances of a false match, so they are left out. All variants of all images go into one
+hash array and one search; each image pair keeps its closest allowed comparison.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .hamming import hamming_pairs, hamming_query
+from .phash import VARIANTS
+
+WHOLE, MIRROR, CENTRE = range(len(VARIANTS))
+COMPARISONS = ((WHOLE, WHOLE), (WHOLE, MIRROR), (WHOLE, CENTRE), (CENTRE, CENTRE))
+ALLOWED = np.zeros((len(VARIANTS), len(VARIANTS)), dtype=bool)
+"""``ALLOWED[a, b]``: whether variant ``a`` of one image may match variant ``b`` of another (symmetric)."""
+ALLOWED[tuple(np.array(COMPARISONS).T)] = True
+ALLOWED |= ALLOWED.T
+
+
+class VariantMatches(NamedTuple):
+    """Image pairs ``left[i]`` ~ ``right[i]`` at ``distance[i]`` bits, by the comparison ``how[i]``
+    (e.g. ``"whole~mirror"``)."""
+
+    left: np.ndarray
+    right: np.ndarray
+    distance: np.ndarray
+    how: np.ndarray
+
+
+def _closest(found, width: int, self_join: bool) -> VariantMatches:
+    """Allowed comparisons between two different images, one row per image pair (the closest)."""
+    img_a, img_b, dist = found.left // width, found.right // width, found.distance
+    var_a, var_b = found.left % width, found.right % width
+    keep = ALLOWED[var_a, var_b] & ((img_a != img_b) if self_join else True)
+    img_a, img_b, var_a, var_b, dist = (x[keep] for x in (img_a, img_b, var_a, var_b, dist))
+    if self_join:  # put each pair in (low, high) order, variants with them
+        swap = img_a > img_b
+        img_a, img_b = np.where(swap, img_b, img_a), np.where(swap, img_a, img_b)
+        var_a, var_b = np.where(swap, var_b, var_a), np.where(swap, var_a, var_b)
+    order = np.lexsort((dist, img_b, img_a))
+    img_a, img_b, var_a, var_b, dist = (x[order] for x in (img_a, img_b, var_a, var_b, dist))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (img_a[1:] != img_a[:-1]) | (img_b[1:] != img_b[:-1])
+    names = np.array([[f"{a}~{b}" for b in VARIANTS] for a in VARIANTS], dtype=object)
+    return VariantMatches(img_a[first], img_b[first], dist[first], names[var_a[first], var_b[first]])
+
+
+def variant_pairs(variants: np.ndarray, k: int, *, sure: int | None = None,
+                  reference: np.ndarray | None = None) -> VariantMatches:
+    """Image pairs whose closest allowed variant comparison is within ``k`` bits.
+
+    ``variants`` (and ``reference``) are (N, 3) arrays from :func:`~curator.near.phash.phash_variants`.
+    The index is banded for ``sure`` (default ``k``): every pair within ``sure`` bits is found, and
+    pairs from ``sure`` to ``k`` bits only where they agree on a band (most do; see
+    :mod:`curator.near.hamming`), at the cost of the exact search at ``sure``. Without ``reference``,
+    pairs ``left < right`` among ``variants``; with it, ``right`` indexes ``reference``.
+    """
+    sure = k if sure is None else sure
+    if not 0 <= sure <= k:
+        raise ValueError(f"expected 0 <= sure <= k = {k}, got {sure}")
+    width = len(VARIANTS)
+    flat = np.ascontiguousarray(variants, np.uint64).ravel()  # image i's variant v is at i * width + v
+    if reference is None:
+        return _closest(hamming_pairs(flat, k, bands=sure + 1), width, True)
+    ref = np.ascontiguousarray(reference, np.uint64).ravel()
+    return _closest(hamming_query(flat, ref, k, bands=sure + 1), width, False)
