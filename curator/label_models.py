@@ -74,7 +74,8 @@ def text_features(texts: Sequence[str], *, embedding_model: str | None = None, s
                    ("tfidf_naive_bayes", X, lambda: MultinomialNB(alpha=0.3))]
         dims = min(svd_dims, X.shape[1] - 1, X.shape[0] - 1)
         if dims >= 2:
-            with _sklearn()(1, user_api="blas"):
+            # errstate: on texts with no spread sklearn's explained-variance ratio (unused) divides 0 by 0.
+            with _sklearn()(1, user_api="blas"), np.errstate(invalid="ignore", divide="ignore"):
                 svd = TruncatedSVD(dims, random_state=seed)
                 dense = svd.fit_transform(X) if fit is None else svd.fit(X[fit]).transform(X).astype(np.float32)
     if embedding_model:
