@@ -74,7 +74,7 @@ class NearDedupConfig(_Model):
     max_distance: int = Field(10, ge=0, le=32)
     min_cosine: float = Field(0.85, gt=0, le=1)
     # combined: hash-variant pairs from max_distance to this many bits go to the embedding check
-    verify_distance: int = Field(16, ge=0, le=63)
+    verify_distance: int = Field(14, ge=0, le=63)
     embedder: str | None = None
     # decontamination: drop rows that near-duplicate a reference dataset or a saved index (.npz)
     against: str | None = None

@@ -17,7 +17,7 @@ from curator.near.embed import OnnxEmbedder, TransformersEmbedder, embed_paths, 
 from curator.near.embed_search import cosine_of_pairs, cosine_pairs, cosine_query
 from curator.near.hamming import band_layout, hamming_pairs, hamming_query
 from curator.near.image_dedup import ImagePairs, find_near_duplicate_images, union_pairs
-from curator.near.hash_variants import variant_pairs
+from curator.near.hash_variants import ALLOWED, ROTATED, variant_pairs
 from curator.near.image_load import PHASH_VIEW, View, decode_all, embed_view
 from curator.near.phash import (bits_to_uint64, dhash_pixels, hash_paths, phash_and_mirror, phash_pixels,
                                 phash_variants, uint64_to_bits, variant_views)
@@ -95,7 +95,7 @@ def test_hash_pixels_guard_names_the_expected_shape():
         phash_pixels(np.zeros((2, 8, 9), np.uint8))
 
 
-# --- pHash variants: mirror image and centre ------------------------------------------------------
+# --- pHash variants: mirror image, centre and rotation ------------------------------------------------------
 
 
 @settings(max_examples=40, deadline=None)
@@ -108,7 +108,7 @@ def test_mirrored_phash_from_the_dct_equals_the_phash_of_mirrored_pixels(seed, n
 
 
 def variants_of(paths) -> np.ndarray:
-    """The three pHash variants of image files, as the combined method decodes them."""
+    """The pHash variants of image files, as the combined method decodes them."""
     decoded = decode_all(paths, variant_views())
     assert not decoded.errors
     return phash_variants(decoded.arrays)
@@ -134,6 +134,36 @@ def test_a_flip_matches_by_the_mirrored_hash_and_a_crop_by_the_centre_hash(tmp_p
     assert pairs[(0, 1)] in ("whole~mirror", "mirror~whole")
     assert pairs[(0, 2)] == "centre~whole"  # the original's centre is the crop's whole image
     assert (found.distance[found.how != "whole~whole"] <= 6).all()
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "coins.png", "rocket.jpg", "brick.png"])
+def test_a_photo_rotated_5_degrees_either_way_matches_by_the_rotated_hash_and_no_other_photo(tmp_path, name):
+    im = Image.open(photo(name)).convert("RGB")
+    for kind, angle in {"orig": 0, "clockwise": -5, "counter": 5}.items():
+        im.rotate(angle, resample=Image.Resampling.BICUBIC).save(tmp_path / f"{kind}.jpg", quality=90)
+    others = [p for p in real_photos()[:12] if p.name != name]
+    variants = variants_of([tmp_path / f"{k}.jpg" for k in ("orig", "clockwise", "counter")] + others)
+    plain = ALLOWED.copy()
+    plain[ROTATED, :] = plain[:, ROTATED] = False
+    nearest_plain = [min(int(np.bitwise_count(variants[0, a] ^ variants[c, b])) for a, b in zip(*np.nonzero(plain)))
+                     for c in (1, 2)]
+    assert max(nearest_plain) > 10  # without the rotated hash, one of the copies is missed
+    found = variant_pairs(variants, 10)
+    pairs = {(int(a), int(b)): (how, int(d))
+             for a, b, how, d in zip(found.left, found.right, found.how, found.distance)}
+    # turning the original 5 degrees counter-clockwise undoes the clockwise copy, and the other way round
+    assert pairs[(0, 1)][0] == "centre~rotated" and pairs[(0, 2)][0] == "rotated~centre"
+    assert pairs[(0, 1)][1] <= 4 and pairs[(0, 2)][1] <= 4
+    assert (found.right < 3).all()  # no pair with an unrelated photo
+
+
+def test_rotated_view_turns_counter_clockwise_before_the_crop():
+    from curator.near.image_load import make_views
+    pixels = np.zeros((64, 64), np.uint8)
+    pixels[:32, :32] = 255  # white top-left quarter; a quarter turn counter-clockwise moves it bottom-left
+    views = make_views(Image.fromarray(pixels), {"turned": View("L", 32, 32, crop=0.1, rotate=90)})
+    np.testing.assert_array_equal(views["turned"] > 127, np.rot90(make_views(
+        Image.fromarray(pixels), {"centre": View("L", 32, 32, crop=0.1)})["centre"] > 127))
 
 
 def test_unrelated_photos_match_by_no_hash_variant():
@@ -426,9 +456,11 @@ def test_reference_mode_pairs_index_the_reference(planted):
 
 def test_combined_asks_the_model_only_about_pairs_between_the_sure_and_the_wide_distance(tmp_path, onnx_embedder):
     paths = []
-    for name in ["astronaut.png", "coffee.png", "rocket.jpg"]:  # a 5-degree rotation: 10-14 bits away
+    for name in ["astronaut.png", "coffee.png", "rocket.jpg"]:  # 15% cut from each edge: 12-14 bits away
         im = Image.open(photo(name)).convert("RGB")
-        for kind, img in {"orig": im, "rot": im.rotate(5, resample=Image.Resampling.BICUBIC)}.items():
+        w, h = im.size
+        cut = im.crop((w * 3 // 20, h * 3 // 20, w - w * 3 // 20, h - h * 3 // 20))
+        for kind, img in {"orig": im, "cut": cut}.items():
             paths.append(tmp_path / f"{Path(name).stem}_{kind}.jpg")
             img.save(paths[-1], quality=90)
     hashed = find_near_duplicate_images(paths, "combined", max_distance=8, verify_distance=8)

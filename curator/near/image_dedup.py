@@ -9,9 +9,10 @@ Methods:
   times the CPU cost of the hash path.
 - ``combined``: a cascade that spends the model only where the hashes leave a pair open.
 
-  1. One decode per file (JPEG at 1/8 scale for typical photos) gives three pHashes
-     (:mod:`curator.near.hash_variants`): the whole image, its mirror image (from the same DCT) and
-     its centre, so flips and 10% crops match by hash as re-encodes do.
+  1. One decode per file (JPEG at 1/8 scale for typical photos) gives four pHashes
+     (:mod:`curator.near.hash_variants`): the whole image, its mirror image (from the same DCT), its
+     centre, and its centre turned 5 degrees, so flips, 10% crops and small rotations match by hash
+     as re-encodes do.
   2. One banded search over all variants: pairs within ``max_distance`` bits are accepted (measured
      precision 1.0); pairs from there to ``verify_distance`` bits that join two different hash
      clusters are candidates, one per pair of clusters (the closest). The search is banded for
@@ -21,12 +22,13 @@ Methods:
 
   Cost: the hash path plus the 224-px path for the files in candidate pairs
   (``stats["verified_files"]``). Measured on bench/dedup_image.py (47 photos x 7 edits, 2 cores):
-  3.0-3.1x the hash path's CPU, the model on 11% of the files, precision 1.0 and recall 0.994 held out;
-  with ``verify_distance == max_distance`` (the variants alone) 1.1-1.3x, recall 0.946. Files with no
-  near hash never reach the model, so an edit that moves every variant past ``verify_distance`` is
-  missed (the ``embedding`` method finds it, at its full cost). The share of files in candidate
-  pairs grows with the collection (distinct photos also fall 11-16 bits apart now and then: 2 pairs
-  in 1,081 there), so on thousands of photos this tends to the 224-px path's cost; narrow the band.
+  the four variants alone (``verify_distance == max_distance``) reach precision 1.0 and recall 0.994
+  held out at 1.26-1.51x the hash path's CPU; the cascade at the defaults (11-14 bits to the model)
+  keeps that, with the model on 3% of the files, at 1.39-2.08x. Files with no near hash never reach the
+  model, so an edit that moves every variant past ``verify_distance`` is missed (the ``embedding``
+  method finds it, at its full cost). The share of files in candidate pairs grows with the collection
+  (distinct photos also fall 11-14 bits apart now and then: 1 pair in 1,081 there), so on many
+  thousands of photos this tends to the 224-px path's cost; narrow the band.
 
 Similarity is the cosine for embedding pairs and ``1 - distance / 64`` for hash pairs.
 With ``reference`` paths, only pairs between ``paths`` (``left``) and ``reference`` (``right``) are
@@ -53,14 +55,14 @@ from .embed_search import cosine_of_pairs, cosine_pairs, cosine_query
 from .hamming import BITS, hamming_pairs, hamming_query
 from .hash_variants import variant_pairs
 from .image_load import embed_view, iter_decoded
-from .phash import dhash_pixels, hash_views, phash_pixels, phash_variants, variant_views
+from .phash import VARIANTS, dhash_pixels, hash_views, phash_pixels, phash_variants, variant_views
 
 METHODS = ("phash", "dhash", "embedding", "combined")
 # Tuned on bench/dedup_image.py (47 real photos, 7 edits each) for the default ONNX model.
 # Tune again for another embedder.
 DEFAULT_MAX_DISTANCE = 10
 DEFAULT_MIN_COSINE = 0.85
-DEFAULT_VERIFY_DISTANCE = 16
+DEFAULT_VERIFY_DISTANCE = 14  # the narrowest band with recall 1.0 on all 47 photos (3% of files to the model)
 
 
 @dataclass
@@ -96,7 +98,7 @@ class _Scan:
     dhash: np.ndarray | None
     vectors: np.ndarray | None
     errors: dict[int, str]
-    variants: np.ndarray | None = None  # (N, 3) pHash variants, for the combined method
+    variants: np.ndarray | None = None  # (N, 4) pHash variants, for the combined method
 
     @property
     def ok(self) -> np.ndarray:
@@ -115,7 +117,7 @@ def _scan(paths: list, hashes: str | None, embedder: Embedder | None, workers: i
     n = len(paths)
     ph = np.zeros(n, np.uint64) if hashes else None
     dh = np.zeros(n, np.uint64) if hashes else None
-    var = np.zeros((n, 3), np.uint64) if hashes == "variants" else None
+    var = np.zeros((n, len(VARIANTS)), np.uint64) if hashes == "variants" else None
     vec = np.zeros((n, embedder.dim), np.float32) if embedder is not None else None
     errors: dict[int, str] = {}
     start = 0

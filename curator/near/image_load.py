@@ -35,7 +35,9 @@ class View:
     ``min_source`` is the smallest side the decoded image may have before that resize: a JPEG is
     decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps it (0 means twice the view's side).
     ``crop`` is the share of each side cut off before the resize (0.1: the central 80%), so a hash of
-    the centre comes from the same decode as the hash of the whole image.
+    the centre comes from the same decode as the hash of the whole image. ``rotate`` turns the decoded
+    image that many degrees counter-clockwise (bilinear, on the reduced decode) before the crop; with a
+    crop inside the rotated frame, the filled corners stay out of the view.
     """
 
     mode: str
@@ -44,6 +46,7 @@ class View:
     resample: int = Image.Resampling.LANCZOS
     min_source: int = 0
     crop: float = 0.0
+    rotate: float = 0.0
 
     def __post_init__(self):
         if self.mode not in ("L", "RGB"):
@@ -72,6 +75,10 @@ DHASH_VIEW = View("L", 9, 8, min_source=64)
 CENTRE_CROP = 0.1
 """Share of each side the centre pHash leaves out: a copy cropped by 10% at each edge is the original's centre."""
 PHASH_CENTRE_VIEW = View("L", 32, 32, min_source=64, crop=CENTRE_CROP)
+ROTATION = 5.0
+"""Degrees the rotated pHash view turns the image: its centre then matches the centre of a copy rotated
+by about that much (measured: 4 to 7 degrees either way, see :mod:`curator.near.hash_variants`)."""
+PHASH_ROTATED_VIEW = View("L", 32, 32, min_source=64, crop=CENTRE_CROP, rotate=ROTATION)
 
 
 def embed_view(size: int) -> View:
@@ -124,6 +131,8 @@ def make_views(im: Image.Image, views: dict[str, View]) -> dict[str, np.ndarray]
         if view.mode not in converted:
             converted[view.mode] = im if im.mode == view.mode else im.convert(view.mode)
         src = converted[view.mode]
+        if view.rotate:
+            src = src.rotate(view.rotate, Image.Resampling.BILINEAR)
         box = None
         if view.crop:
             dx, dy = view.crop * src.width, view.crop * src.height

@@ -21,7 +21,7 @@ from os import PathLike
 import numpy as np
 import scipy.fft
 
-from .image_load import DHASH_VIEW, PHASH_CENTRE_VIEW, PHASH_VIEW, decode_all
+from .image_load import DHASH_VIEW, PHASH_CENTRE_VIEW, PHASH_ROTATED_VIEW, PHASH_VIEW, decode_all
 
 HASH_BITS = 64
 
@@ -111,21 +111,22 @@ def hashes_from_arrays(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.nd
     return phash_pixels(arrays["phash"]), dhash_pixels(arrays["dhash"])
 
 
-VARIANTS = ("whole", "mirror", "centre")
+VARIANTS = ("whole", "mirror", "centre", "rotated")
 """The pHash variants of :func:`phash_variants`, in column order."""
 
 
 def variant_views() -> dict:
     """The decode views of :func:`phash_variants` (and dHash): all from one reduced decode."""
-    return {**hash_views(), "centre": PHASH_CENTRE_VIEW}
+    return {**hash_views(), "centre": PHASH_CENTRE_VIEW, "rotated": PHASH_ROTATED_VIEW}
 
 
 def phash_variants(arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """(N, 3) uint64 pHashes, columns as :data:`VARIANTS`: the whole image, its mirror image (from the
-    same DCT), and its centre (:data:`~curator.near.image_load.CENTRE_CROP` cut from each edge), from
-    views named as in :func:`variant_views`."""
+    """(N, 4) uint64 pHashes, columns as :data:`VARIANTS`: the whole image, its mirror image (from the
+    same DCT), its centre (:data:`~curator.near.image_load.CENTRE_CROP` cut from each edge), and the
+    same centre of the image turned by :data:`~curator.near.image_load.ROTATION` degrees, from views
+    named as in :func:`variant_views`."""
     whole, mirror = phash_and_mirror(arrays["phash"])
-    return np.stack([whole, mirror, phash_pixels(arrays["centre"])], axis=1)
+    return np.stack([whole, mirror, phash_pixels(arrays["centre"]), phash_pixels(arrays["rotated"])], axis=1)
 
 
 def hash_paths(paths: Sequence[str | PathLike], *, workers: int = 2, draft: bool = True) -> Hashes:
