@@ -16,6 +16,8 @@ DEMO   := demo_out
 LS_STAMP := .venv-labelstudio/.installed-label-studio-1.23.2
 # Debian's chromium, driven by Playwright in the review page's browser tests (CI runs as root).
 CHROMIUM := /usr/bin/chromium
+# Debian's opencv-doc ships real photos that the image near-duplicate tests and benchmark use.
+OPENCV_DOC := /usr/share/doc/opencv-doc/examples/data/Blender_Suzanne1.jpg
 
 .PHONY: demo test test-slow bench venv clean
 
@@ -35,6 +37,9 @@ $(LS_STAMP): scripts/labelstudio-env.sh
 $(CHROMIUM):
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
+$(OPENCV_DOC):
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y opencv-doc
+
 demo: $(STAMP)
 	$(BIN)/curator run sample_data/text/curator.yaml --out $(DEMO)/text
 	$(BIN)/curator run sample_data/images/curator.yaml --out $(DEMO)/images
@@ -46,14 +51,14 @@ demo: $(STAMP)
 	@echo "Fine-tuned model, metrics and predictions (20 CPU steps of MiniLM):"
 	@echo "  $(DEMO)/text-model/metrics.json"
 
-test: $(STAMP) $(LS_STAMP) $(CHROMIUM)
+test: $(STAMP) $(LS_STAMP) $(CHROMIUM) $(OPENCV_DOC)
 	$(BIN)/python -m pytest -q
 
 # Only the test that fine-tunes the real pretrained MiniLM on real reviews (about 40 s; part of `test`).
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m pretrained
 
-bench: $(STAMP) $(LS_STAMP)
+bench: $(STAMP) $(LS_STAMP) $(OPENCV_DOC)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/dedup_text.py
 	$(BIN)/python bench/dedup_image.py
