@@ -11,16 +11,16 @@ import pytest
 import skimage
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from curator.near.embed import OnnxEmbedder, TransformersEmbedder, embed_paths, l2_normalize
 from curator.near.embed_search import cosine_of_pairs, cosine_pairs, cosine_query
 from curator.near.hamming import band_layout, hamming_pairs, hamming_query
 from curator.near.image_dedup import ImagePairs, find_near_duplicate_images, union_pairs
-from curator.near.hash_variants import ALLOWED, ROTATED, variant_pairs
+from curator.near.hash_variants import ALLOWED, ROTATED, closest_distance, quadrant_pairs, variant_pairs
 from curator.near.image_load import PHASH_VIEW, View, decode_all, embed_view
 from curator.near.phash import (bits_to_uint64, dhash_pixels, hash_paths, phash_and_mirror, phash_pixels,
-                                phash_variants, uint64_to_bits, variant_views)
+                                phash_variants, quadrant_hashes, uint64_to_bits, variant_views)
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")
@@ -173,13 +173,84 @@ def test_unrelated_photos_match_by_no_hash_variant():
     assert len(paths) >= 12 and len(variant_pairs(variants, 10).left) == 0
     wide = variant_pairs(variants, 16, sure=10)  # the combined method's "ask the model" band
     assert len(wide.left) <= len(paths) // 4
+    assert len(quadrant_pairs(quadrants_of(paths))[0]) == 0
 
 
-@pytest.mark.skipif(not (OPENCV_DATA / "Blender_Suzanne1.jpg").is_file(), reason="needs Debian opencv-doc")
 def test_a_mirrored_render_in_opencv_doc_matches_by_the_mirrored_hash():
     found = variant_pairs(variants_of([OPENCV_DATA / "Blender_Suzanne1.jpg",
                                        OPENCV_DATA / "Blender_Suzanne2.jpg"]), 10)
     assert found.how.tolist() in (["mirror~whole"], ["whole~mirror"])
+
+
+# --- quadrant pHashes: a caption or logo over part of a copy -------------------------------------------------
+
+
+def quadrants_of(paths) -> np.ndarray:
+    """The quadrant pHashes of image files, as the combined method decodes them."""
+    decoded = decode_all(paths, variant_views())
+    assert not decoded.errors
+    return quadrant_hashes(decoded.arrays["grid"])
+
+
+def test_quadrant_hashes_are_the_phash_of_each_quarter_and_zero_where_flat():
+    pixels = np.random.default_rng(5).integers(0, 256, (3, 64, 64), dtype=np.uint8)
+    pixels[1, :32, 32:] = 200  # a flat top-right quarter
+    pixels[2, 32:, :32] = 200 + np.random.default_rng(6).integers(-4, 5, (32, 32))  # nearly flat: std ~2.6
+    quads = quadrant_hashes(pixels)
+    for col, (row, left) in enumerate([(0, 0), (0, 32), (32, 0), (32, 32)]):
+        expected = phash_pixels(pixels[:, row:row + 32, left:left + 32])
+        flat = [(1, 1), (2, 2)]
+        for image in range(3):
+            assert quads[image, col] == (0 if (image, col) in flat else expected[image])
+    with pytest.raises(ValueError, match=r"expected quadrant pixels of shape \(N, 64, 64\)"):
+        quadrant_hashes(np.zeros((1, 32, 32), np.uint8))
+
+
+def with_banner(im: Image.Image) -> Image.Image:
+    """A copy with a white banner and a black caption over its lower quarter."""
+    im = im.copy()
+    draw = ImageDraw.Draw(im)
+    draw.rectangle((0, im.height * 3 // 4, im.width, im.height), fill="white")
+    draw.text((im.width // 20, im.height * 3 // 4 + im.height // 40), "BREAKING NEWS",
+              font=ImageFont.load_default(size=im.height // 10), fill="black")
+    return im
+
+
+@pytest.fixture(scope="module")
+def bannered(tmp_path_factory):
+    """Four photos and a bannered copy of each (files 0-7, pairs (0, 1), (2, 3)...), then 8 others."""
+    root = tmp_path_factory.mktemp("banner")
+    names = ["astronaut.png", "coffee.png", "hubble_deep_field.jpg", "rocket.jpg"]
+    paths = []
+    for name in names:
+        im = Image.open(photo(name)).convert("RGB")
+        for kind, img in {"orig": im, "banner": with_banner(im)}.items():
+            paths.append(root / f"{Path(name).stem}_{kind}.jpg")
+            img.save(paths[-1], quality=90)
+    return paths + [p for p in real_photos() if p.name not in names][:8]
+
+
+def test_a_bannered_copy_is_far_by_every_variant_but_agrees_on_its_upper_quadrants(bannered):
+    closest = closest_distance(variants_of(bannered), np.array([0, 2, 4, 6]), np.array([1, 3, 5, 7]))
+    assert (closest > 8).all() and closest.max() > 24  # the variant search at 8 bits misses them all
+    left, right = quadrant_pairs(quadrants_of(bannered))
+    assert left.tolist() == [0, 2, 4, 6] and right.tolist() == [1, 3, 5, 7]
+    originals, copies = bannered[0:8:2], bannered[1:8:2]
+    left, right = quadrant_pairs(quadrants_of(copies), reference=quadrants_of(originals + bannered[8:]))
+    assert left.tolist() == [0, 1, 2, 3] and right.tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="expected 1 <= need <= 4, got 5"):
+        quadrant_pairs(quadrants_of(copies), need=5)
+
+
+def test_combined_sends_quadrant_pairs_to_the_model_and_accepts_the_bannered_copies(bannered, onnx_embedder):
+    result = find_near_duplicate_images(bannered, "combined", max_distance=8, verify_distance=8,
+                                        embedder=onnx_embedder)
+    assert result.pairs.left.tolist() == [0, 2, 4, 6] and result.pairs.right.tolist() == [1, 3, 5, 7]
+    assert set(result.pairs.method) == {"embedding"} and (result.pairs.similarity >= 0.85).all()
+    assert result.stats["quadrant_pairs"] == 4 and result.stats["verified_files"] == 8
+    against = find_near_duplicate_images(bannered[1:8:2], "combined", reference=bannered[0:8:2] + bannered[8:],
+                                         max_distance=8, verify_distance=8, embedder=onnx_embedder)
+    assert against.pairs.left.tolist() == [0, 1, 2, 3] and against.pairs.right.tolist() == [0, 1, 2, 3]
 
 
 def test_centre_view_cuts_each_edge_and_rejects_a_bad_share():

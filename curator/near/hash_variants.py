@@ -18,6 +18,13 @@ Other comparisons (mirror ~ mirror repeats whole ~ whole; mirror ~ centre matche
 whole ~ rotated meets the copy's filled corners) would only add chances of a false match, so they are
 left out. All variants of all images go into one
 hash array and one search; each image pair keeps its closest allowed comparison.
+
+Separately, :func:`quadrant_pairs` finds pairs that agree on at least two of their four quadrant pHashes
+(:func:`~curator.near.phash.quadrant_hashes`), position by position: a copy with a caption or a logo
+over part of it, whose whole-image pHash moved too far, still has its untouched quadrants. Two different
+photos can share two quadrants too (the same backdrop), so these pairs are candidates for a closer
+check, never accepted on their own. In the worst case, a collection shot against one backdrop, every
+file goes to that check once: the cost of the embedding path, not more.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .hamming import hamming_pairs, hamming_query
-from .phash import VARIANTS
+from .phash import QUADRANTS, VARIANTS
 
 WHOLE, MIRROR, CENTRE, ROTATED = range(len(VARIANTS))
 COMPARISONS = ((WHOLE, WHOLE), (WHOLE, MIRROR), (WHOLE, CENTRE), (CENTRE, CENTRE), (CENTRE, ROTATED))
@@ -65,6 +72,17 @@ def _closest(found, width: int, self_join: bool) -> VariantMatches:
     return VariantMatches(img_a[first], img_b[first], dist[first], names[var_a[first], var_b[first]])
 
 
+def closest_distance(variants: np.ndarray, left: np.ndarray, right: np.ndarray,
+                     reference: np.ndarray | None = None) -> np.ndarray:
+    """Bits between images ``left[i]`` and ``right[i]`` by their closest allowed variant comparison
+    (``right`` indexes ``reference`` where given), for pairs found some other way."""
+    other = variants if reference is None else reference
+    best = np.full(len(left), 64, dtype=np.int64)
+    for a, b in zip(*np.nonzero(ALLOWED)):
+        best = np.minimum(best, np.bitwise_count(variants[left, a] ^ other[right, b]))
+    return best
+
+
 def variant_pairs(variants: np.ndarray, k: int, *, sure: int | None = None,
                   reference: np.ndarray | None = None) -> VariantMatches:
     """Image pairs whose closest allowed variant comparison is within ``k`` bits.
@@ -84,3 +102,38 @@ def variant_pairs(variants: np.ndarray, k: int, *, sure: int | None = None,
         return _closest(hamming_pairs(flat, k, bands=sure + 1), width, True)
     ref = np.ascontiguousarray(reference, np.uint64).ravel()
     return _closest(hamming_query(flat, ref, k, bands=sure + 1), width, False)
+
+
+QUADRANT_DISTANCE = 6
+"""Most differing bits for two quadrant pHashes to agree. Measured on 47 photos with a caption across
+the lower part: their upper quadrants stay within 0 bits, the lower ones move 2-22; no two different
+photos agree on two quadrants within 10 bits."""
+QUADRANTS_NEEDED = 2
+
+
+def quadrant_pairs(quadrants: np.ndarray, k: int = QUADRANT_DISTANCE, need: int = QUADRANTS_NEEDED, *,
+                   reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Image pairs ``(left, right)`` whose quadrant pHashes agree within ``k`` bits at ``need`` or more
+    of the four positions (flat quadrants, hash 0, agree with nothing).
+
+    ``quadrants`` (and ``reference``) are (N, 4) arrays from :func:`~curator.near.phash.quadrant_hashes`.
+    Without ``reference``, pairs ``left < right`` among ``quadrants``; with it, ``right`` indexes
+    ``reference``. One banded search per position, sorted by ``(left, right)``.
+    """
+    if not 1 <= need <= len(QUADRANTS):
+        raise ValueError(f"expected 1 <= need <= {len(QUADRANTS)}, got {need}")
+    quadrants = np.asarray(quadrants, np.uint64)
+    other = quadrants if reference is None else np.asarray(reference, np.uint64)
+    width = max(1, len(other))
+    keys = []
+    for q in range(len(QUADRANTS)):
+        mine, theirs = np.flatnonzero(quadrants[:, q]), np.flatnonzero(other[:, q])
+        if reference is None:
+            found = hamming_pairs(quadrants[mine, q], k)
+            keys.append(mine[found.left] * width + mine[found.right])
+        else:
+            found = hamming_query(quadrants[mine, q], other[theirs, q], k)
+            keys.append(mine[found.left] * width + theirs[found.right])
+    pairs, agree = np.unique(np.concatenate(keys), return_counts=True)
+    pairs = pairs[agree >= need]
+    return pairs // width, pairs % width

@@ -12,23 +12,27 @@ Methods:
   1. One decode per file (JPEG at 1/8 scale for typical photos) gives four pHashes
      (:mod:`curator.near.hash_variants`): the whole image, its mirror image (from the same DCT), its
      centre, and its centre turned 5 degrees, so flips, 10% crops and small rotations match by hash
-     as re-encodes do.
+     as re-encodes do; and a pHash of each quadrant.
   2. One banded search over all variants: pairs within ``max_distance`` bits are accepted (measured
-     precision 1.0); pairs from there to ``verify_distance`` bits that join two different hash
-     clusters are candidates, one per pair of clusters (the closest). The search is banded for
-     ``max_distance``, so the wider band costs nothing extra (it sees the pairs that share a band).
+     precision 1.0); pairs from there to ``verify_distance`` bits are candidates. The search is banded
+     for ``max_distance``, so the wider band costs nothing extra (it sees the pairs that share a band).
+     Pairs that agree on two or more quadrant pHashes are candidates too, however far their whole
+     images are: a caption, logo or banner over part of a copy. Of the candidates that join two
+     different hash clusters, one per pair of clusters is kept (the closest).
   3. Only the files in candidate pairs are decoded again and embedded at 224 px; a candidate is
      accepted when that cosine is >= ``min_cosine``.
 
   Cost: the hash path plus the 224-px path for the files in candidate pairs
-  (``stats["verified_files"]``). Measured on bench/dedup_image.py (47 photos x 7 edits, 2 cores):
-  the four variants alone (``verify_distance == max_distance``) reach precision 1.0 and recall 0.994
-  held out at 1.26-1.51x the hash path's CPU; the cascade at the defaults (11-14 bits to the model)
-  keeps that, with the model on 3% of the files, at 1.39-2.08x. Files with no near hash never reach the
-  model, so an edit that moves every variant past ``verify_distance`` is missed (the ``embedding``
+  (``stats["verified_files"]``), each file embedded once however many pairs it is in, so the worst
+  case is the embedding path's cost. Measured on bench/dedup_image.py (47 photos x 7 edits, 2 cores):
+  precision 1.0 and recall 1.0 held out (the embedding path's recall), with the model on 0-3% of the
+  files, at 2.2x the CPU of the ``phash`` method (1.8x with no band, ``verify_distance ==
+  max_distance``); the embedding path costs 16.5x. Decoding the extra views is most of it. Files with no near hash and no shared quadrants never reach the model, so an edit that moves
+  every variant past ``verify_distance`` and touches three quadrants is missed (the ``embedding``
   method finds it, at its full cost). The share of files in candidate pairs grows with the collection
   (distinct photos also fall 11-14 bits apart now and then: 1 pair in 1,081 there), so on many
-  thousands of photos this tends to the 224-px path's cost; narrow the band.
+  thousands of photos narrow the band (``verify_distance == max_distance`` leaves only the quadrant
+  pairs to the model).
 
 Similarity is the cosine for embedding pairs and ``1 - distance / 64`` for hash pairs.
 With ``reference`` paths, only pairs between ``paths`` (``left``) and ``reference`` (``right``) are
@@ -53,16 +57,16 @@ from .clusters import components
 from .embed import Embedder, OnnxEmbedder, embed_paths
 from .embed_search import cosine_of_pairs, cosine_pairs, cosine_query
 from .hamming import BITS, hamming_pairs, hamming_query
-from .hash_variants import variant_pairs
-from .image_load import embed_view, iter_decoded
-from .phash import VARIANTS, dhash_pixels, hash_views, phash_pixels, phash_variants, variant_views
+from .hash_variants import closest_distance, quadrant_pairs, variant_pairs
+from .image_load import DHASH_VIEW, PHASH_VIEW, embed_view, iter_decoded
+from .phash import QUADRANTS, VARIANTS, dhash_pixels, phash_pixels, phash_variants, quadrant_hashes, variant_views
 
 METHODS = ("phash", "dhash", "embedding", "combined")
 # Tuned on bench/dedup_image.py (47 real photos, 7 edits each) for the default ONNX model.
 # Tune again for another embedder.
 DEFAULT_MAX_DISTANCE = 10
 DEFAULT_MIN_COSINE = 0.85
-DEFAULT_VERIFY_DISTANCE = 14  # the narrowest band with recall 1.0 on all 47 photos (3% of files to the model)
+DEFAULT_VERIFY_DISTANCE = 14  # the model for edits no variant models, such as 15% crops (12-14 bits away)
 
 
 @dataclass
@@ -99,6 +103,7 @@ class _Scan:
     vectors: np.ndarray | None
     errors: dict[int, str]
     variants: np.ndarray | None = None  # (N, 4) pHash variants, for the combined method
+    quadrants: np.ndarray | None = None  # (N, 4) quadrant pHashes, for the combined method
 
     @property
     def ok(self) -> np.ndarray:
@@ -110,14 +115,16 @@ class _Scan:
 
 def _scan(paths: list, hashes: str | None, embedder: Embedder | None, workers: int, batch: int) -> _Scan:
     """Decode every file once, batch by batch, computing the vectors and the hashes asked for
-    (``hashes``: None, "plain" for pHash and dHash, or "variants" for those and the pHash variants)."""
-    views = {None: {}, "plain": hash_views(), "variants": variant_views()}[hashes]
+    (``hashes``: None, "phash", "dhash", or "variants" for the pHash variants and quadrant pHashes)."""
+    views = {None: {}, "phash": {"phash": PHASH_VIEW}, "dhash": {"dhash": DHASH_VIEW},
+             "variants": variant_views()}[hashes]
     if embedder is not None:
         views = {**views, "rgb": embed_view(embedder.input_size)}
     n = len(paths)
-    ph = np.zeros(n, np.uint64) if hashes else None
-    dh = np.zeros(n, np.uint64) if hashes else None
+    ph = np.zeros(n, np.uint64) if hashes in ("phash", "variants") else None
+    dh = np.zeros(n, np.uint64) if hashes == "dhash" else None
     var = np.zeros((n, len(VARIANTS)), np.uint64) if hashes == "variants" else None
+    quad = np.zeros((n, len(QUADRANTS)), np.uint64) if hashes == "variants" else None
     vec = np.zeros((n, embedder.dim), np.float32) if embedder is not None else None
     errors: dict[int, str] = {}
     start = 0
@@ -127,16 +134,17 @@ def _scan(paths: list, hashes: str | None, embedder: Embedder | None, workers: i
         arrays = {name: a[ok] for name, a in part.arrays.items()}
         if var is not None:
             var[rows] = phash_variants(arrays)
+            quad[rows] = quadrant_hashes(arrays["grid"])
             ph[rows] = var[rows, 0]
-        elif hashes:
+        elif ph is not None:
             ph[rows] = phash_pixels(arrays["phash"])
-        if hashes:
+        if dh is not None:
             dh[rows] = dhash_pixels(arrays["dhash"])
         if embedder is not None:
             vec[rows] = embedder.embed(arrays["rgb"])
         errors.update({start + i: e for i, e in part.errors.items()})
         start += len(ok)
-    return _Scan(paths, ph, dh, vec, errors, var)
+    return _Scan(paths, ph, dh, vec, errors, var, quad)
 
 
 def scan_batch(batch: pd.DataFrame, hashes: str | None, embedder: Embedder | None, workers: int,
@@ -147,9 +155,11 @@ def scan_batch(batch: pd.DataFrame, hashes: str | None, embedder: Embedder | Non
     n = len(batch)
     errors = np.full(n, None, dtype=object)
     errors[list(scan.errors)] = list(scan.errors.values())
-    return {"phash": scan.phash if hashes else np.zeros(n, np.uint64),
-            "dhash": scan.dhash if hashes else np.zeros(n, np.uint64),
-            "variants": scan.variants if scan.variants is not None else np.zeros((n, 0), np.uint64),
+    empty = np.zeros((n, 0), np.uint64)  # not computed
+    return {"phash": scan.phash if scan.phash is not None else empty,
+            "dhash": scan.dhash if scan.dhash is not None else empty,
+            "variants": scan.variants if scan.variants is not None else empty,
+            "quadrants": scan.quadrants if scan.quadrants is not None else empty,
             "vectors": scan.vectors if embedder is not None else np.zeros((n, 0), np.float32), "errors": errors}
 
 
@@ -160,9 +170,10 @@ def _scan_on(engine: Engine, paths: list, hashes: str | None, embedder: Embedder
                              functools.partial(scan_batch, hashes=hashes, embedder=embedder, workers=workers,
                                                size=batch), gpu=embedder is not None)
     errors = {int(i): str(out["errors"][i]) for i in np.flatnonzero(out["errors"] != None)}  # noqa: E711
-    return _Scan(paths, out["phash"] if hashes else None, out["dhash"] if hashes else None,
-                 out["vectors"] if embedder is not None else None, errors,
-                 out["variants"] if hashes == "variants" else None)
+    got = {name: None if out[name].shape[1:] == (0,) else out[name]  # (n, 0): not computed
+           for name in ("phash", "dhash", "variants", "quadrants")}
+    return _Scan(paths, got["phash"], got["dhash"], out["vectors"] if embedder is not None else None, errors,
+                 got["variants"], got["quadrants"])
 
 
 def _pairs(left, right, similarity, method: str) -> ImagePairs:
@@ -257,13 +268,26 @@ def _variant_pairs(scan: _Scan, ref: _Scan | None, k: int, wide: int) -> tuple[I
             ImagePairs(*(getattr(pairs, f)[~sure] for f in ("left", "right", "similarity", "method"))))
 
 
+def _quadrant_pairs(scan: _Scan, ref: _Scan | None, k: int) -> ImagePairs:
+    """Pairs that agree on two or more quadrant pHashes and are more than ``k`` bits apart by their
+    closest variant (closer ones are accepted already); similarity from that variant distance."""
+    ok, theirs = scan.ok, (scan if ref is None else ref).ok
+    other = None if ref is None else ref.quadrants[theirs]
+    left, right = quadrant_pairs(scan.quadrants[ok], reference=other)
+    dist = closest_distance(scan.variants[ok], left, right, None if ref is None else ref.variants[theirs])
+    keep = dist > k
+    return _pairs(ok[left[keep]], theirs[right[keep]], 1.0 - dist[keep] / BITS, "phash:quadrants")
+
+
 def _combined(scan: _Scan, ref: _Scan | None, k: int, wide: int, threshold: float,
               verifier: Embedder, workers: int) -> tuple[ImagePairs, dict]:
     """Steps 2-3 of the cascade in the module docstring."""
-    hashed, near = _variant_pairs(scan, ref, k, wide)
+    hashed, banded = _variant_pairs(scan, ref, k, wide)
+    by_quadrant = _quadrant_pairs(scan, ref, k)
+    near = union_pairs(banded, by_quadrant)
     candidates = _candidates(hashed, near, len(scan.paths), None if ref is None else len(ref.paths))
-    stats = {"hash_pairs": len(hashed), "near_pairs": len(near), "candidate_pairs": len(candidates),
-             "verified_files": 0}
+    stats = {"hash_pairs": len(hashed), "near_pairs": len(banded), "quadrant_pairs": len(by_quadrant),
+             "candidate_pairs": len(candidates), "verified_files": 0}
     if not len(candidates):
         return hashed, stats
     verified, stats["verified_files"] = _verify(candidates, scan, ref, verifier, threshold, workers)
@@ -301,7 +325,7 @@ def find_near_duplicate_images(paths: Sequence[str | PathLike], method: str = "c
     _check_args(method, max_distance, min_cosine, verify_distance)
     paths = list(paths)
     embedder = embedder or (OnnxEmbedder() if method in ("embedding", "combined") else None)
-    hashes = {"embedding": None, "combined": "variants"}.get(method, "plain")
+    hashes = {"embedding": None, "combined": "variants"}.get(method, method)
     first_model = embedder if method == "embedding" else None
     engine = engine or LocalEngine(workers)
     scan = _scan_on(engine, paths, hashes, first_model, workers, batch)

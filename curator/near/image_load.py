@@ -79,6 +79,8 @@ ROTATION = 5.0
 """Degrees the rotated pHash view turns the image: its centre then matches the centre of a copy rotated
 by about that much (measured: 4 to 7 degrees either way, see :mod:`curator.near.hash_variants`)."""
 PHASH_ROTATED_VIEW = View("L", 32, 32, min_source=64, crop=CENTRE_CROP, rotate=ROTATION)
+PHASH_GRID_VIEW = View("L", 64, 64, min_source=64)
+"""The whole image at 64x64, cut into four 32x32 quadrants for the quadrant pHashes."""
 
 
 def embed_view(size: int) -> View:

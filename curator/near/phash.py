@@ -21,7 +21,8 @@ from os import PathLike
 import numpy as np
 import scipy.fft
 
-from .image_load import DHASH_VIEW, PHASH_CENTRE_VIEW, PHASH_ROTATED_VIEW, PHASH_VIEW, decode_all
+from .image_load import (DHASH_VIEW, PHASH_CENTRE_VIEW, PHASH_GRID_VIEW, PHASH_ROTATED_VIEW, PHASH_VIEW,
+                         decode_all)
 
 HASH_BITS = 64
 
@@ -116,8 +117,8 @@ VARIANTS = ("whole", "mirror", "centre", "rotated")
 
 
 def variant_views() -> dict:
-    """The decode views of :func:`phash_variants` (and dHash): all from one reduced decode."""
-    return {**hash_views(), "centre": PHASH_CENTRE_VIEW, "rotated": PHASH_ROTATED_VIEW}
+    """The decode views of :func:`phash_variants` and :func:`quadrant_hashes`: all from one reduced decode."""
+    return {"phash": PHASH_VIEW, "centre": PHASH_CENTRE_VIEW, "rotated": PHASH_ROTATED_VIEW, "grid": PHASH_GRID_VIEW}
 
 
 def phash_variants(arrays: dict[str, np.ndarray]) -> np.ndarray:
@@ -127,6 +128,30 @@ def phash_variants(arrays: dict[str, np.ndarray]) -> np.ndarray:
     named as in :func:`variant_views`."""
     whole, mirror = phash_and_mirror(arrays["phash"])
     return np.stack([whole, mirror, phash_pixels(arrays["centre"]), phash_pixels(arrays["rotated"])], axis=1)
+
+
+QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
+"""The quadrant pHashes of :func:`quadrant_hashes`, in column order."""
+FLAT_STD = 6.0
+"""Grey-level spread below which a quadrant is flat (a clear sky, a white background, a black border):
+its pHash is noise or shared by every such region, so it gets none. Measured on 47 photos: only
+near-empty regions fall below it (0.1-3.7), the dimmest textured ones (a defocused page, the Hubble
+deep field) sit at 9.5-13."""
+
+
+def quadrant_hashes(grid: np.ndarray) -> np.ndarray:
+    """(N, 4) uint64 pHashes of the quadrants of (N, 64, 64) grey pixels, columns as :data:`QUADRANTS`;
+    0 for a flat quadrant (a pHash is all zeros only for a blank image) (pixel std below :data:`FLAT_STD`).
+
+    A caption, logo or watermark over part of a copy moves its whole-image pHash, sometimes past any
+    threshold, but leaves the quadrants it does not touch as they were.
+    """
+    grid = _check_pixels(grid, (64, 64), "quadrant")
+    n = len(grid)
+    quads = grid.reshape(n, 2, 32, 2, 32).transpose(0, 1, 3, 2, 4).reshape(n * 4, 32, 32)
+    hashes = phash_pixels(quads)
+    hashes[quads.reshape(n * 4, -1).std(axis=1) < FLAT_STD] = 0
+    return hashes.reshape(n, 4)
 
 
 def hash_paths(paths: Sequence[str | PathLike], *, workers: int = 2, draft: bool = True) -> Hashes:
