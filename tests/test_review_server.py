@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from conftest import SAMPLE, write_config
 from curator.pipeline import run
 from curator.review.queues import Filters
-from curator.review.server import Review, running
+from curator.review.server import Review, cookie_name, running
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +99,10 @@ def test_bulk_targets_spare_the_kept_row_of_each_group(review):
 class Client:
     """A browser-like client: follows the token redirect and keeps the cookie."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, jar: http.cookiejar.CookieJar | None = None) -> None:
         self.base = url.split("/?")[0]
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.jar = jar if jar is not None else http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
         self.login = url
 
     def get(self, path: str) -> tuple[int, bytes]:
@@ -133,6 +134,21 @@ def test_token_cookie_and_header_guard_every_request(sample_run, tmp_path):
         assert stranger.get("/api/queues")[0] == 200
         status, body = stranger.post("/api/undo", {}, header=False)
         assert status == 403  # a cross-site form cannot set the header
+
+
+def test_each_session_has_its_own_cookie_so_two_on_one_host_both_stay_signed_in(sample_run):
+    """Cookies ignore the port: one browser signed in to two sessions on 127.0.0.1 keeps both."""
+    with running(sample_run) as (first, first_url), running(sample_run) as (second, second_url):
+        browser = Client(first_url)
+        other = Client(second_url, jar=browser.jar)
+        for client, url in ((browser, first_url), (other, second_url)):
+            with client.opener.open(url) as response:
+                assert response.status == 200
+        names = {cookie.name: cookie.value for cookie in browser.jar}
+        assert names == {cookie_name(first.token): first.token, cookie_name(second.token): second.token}
+        assert all(name.startswith("curator_review_") and first.token not in name and second.token not in name
+                   for name in names)
+        assert browser.get("/api/queues")[0] == 200 and other.get("/api/queues")[0] == 200
 
 
 def test_actions_are_checked_then_appended(sample_run, tmp_path):
