@@ -151,6 +151,15 @@ def test_each_session_has_its_own_cookie_so_two_on_one_host_both_stay_signed_in(
         assert browser.get("/api/queues")[0] == 200 and other.get("/api/queues")[0] == 200
 
 
+def test_a_page_number_that_is_not_ascii_digits_shows_the_first_page(sample_run):
+    with running(sample_run) as (_, url):
+        client = Client(url)
+        client.get("/?token=" + url.split("token=")[1])
+        for page in ("%C2%B2", "-1", "x"):  # "²".isdigit() is True, yet int("²") raises
+            status, body = client.get(f"/?queue=duplicates&page={page}")
+            assert status == 200 and b"duplicates" in body, page
+
+
 def test_actions_are_checked_then_appended(sample_run, tmp_path):
     ids = pd.read_parquet(sample_run / "train.parquet")["id"].tolist()
     dropped = pd.read_parquet(sample_run / "dropped.parquet")

@@ -102,7 +102,7 @@ class Review:
         queue = self.queues[name]
         filters = Filters.from_query(params)
         raw = str(params.get("page") or "0")
-        page = int(raw) if raw.isdigit() else 0
+        page = int(raw) if raw.isascii() and raw.isdigit() else 0  # "²".isdigit(), yet not int()
         total, items = queue.page(filters, page * self.page_size, self.page_size)
         pages = max(1, -(-total // self.page_size))
 
