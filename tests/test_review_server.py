@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import json
 import os
@@ -9,6 +10,7 @@ import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -149,6 +151,19 @@ def test_each_session_has_its_own_cookie_so_two_on_one_host_both_stay_signed_in(
         assert all(name.startswith("curator_review_") and first.token not in name and second.token not in name
                    for name in names)
         assert browser.get("/api/queues")[0] == 200 and other.get("/api/queues")[0] == 200
+
+
+def test_the_token_redirect_stays_on_this_server(sample_run):
+    with running(sample_run) as (review, url):
+        host = urlsplit(url).netloc
+        for path, expected in (("//evil.example/x", "/evil.example/x"), ("///evil.example", "/evil.example"),
+                               ("/\\evil.example", "/%5Cevil.example")):
+            conn = http.client.HTTPConnection(host, timeout=10)
+            conn.request("GET", f"{path}?token={review.token}&queue=duplicates")
+            response = conn.getresponse()
+            location = response.getheader("Location")
+            conn.close()
+            assert response.status == 303 and location == expected + "?queue=duplicates", (path, location)
 
 
 def test_a_page_number_that_is_not_ascii_digits_shows_the_first_page(sample_run):
