@@ -97,25 +97,26 @@ def load_predictions(path: Path, classes: list[str]) -> pd.DataFrame:
     per class: from ``prob_<label>`` columns, or from a ``probabilities`` (or ``probs``) list column,
     in the order the file's metadata names (``trainer.labels`` or ``curator.labels``), else in
     ``classes`` order."""
+    import pyarrow.parquet as pq
+
     if not path.is_file():
         raise InputError(f"{path}: predictions file not found")
-    frame = pd.read_parquet(path)
-    if "id" not in frame:
-        raise InputError(f"{path}: expected an 'id' column, got {', '.join(map(str, frame.columns))}")
-    frame = frame.drop_duplicates("id", keep="last").set_index("id")
+    table = pq.read_table(path)
+    if "id" not in table.column_names:
+        raise InputError(f"{path}: expected an 'id' column, got {', '.join(table.column_names)}")
+    ids = table.column("id").to_pandas()
+    keep = ~ids.duplicated(keep="last").to_numpy()
+    table, ids = table.take(np.flatnonzero(keep)), ids[keep].reset_index(drop=True)
     cols = [f"prob_{c}" for c in classes]
-    if any(c in frame for c in cols):
-        missing = [c for c in cols if c not in frame]
+    if any(c in table.column_names for c in cols):
+        missing = [c for c in cols if c not in table.column_names]
         if missing:
             raise InputError(f"{path}: no probability column {missing[0]!r}; expected one prob_<label> per label")
-        probs = frame[cols].to_numpy(dtype=np.float64)
-    elif "probabilities" in frame or "probs" in frame:
-        col = "probabilities" if "probabilities" in frame else "probs"
+        probs = table.select(cols).to_pandas().to_numpy(dtype=np.float64)
+    elif "probabilities" in table.column_names or "probs" in table.column_names:
+        col = "probabilities" if "probabilities" in table.column_names else "probs"
         order = _file_labels(path) or classes
-        probs = np.stack(frame[col].map(lambda p: np.asarray(p, dtype=np.float64)).to_numpy())
-        if probs.ndim != 2 or probs.shape[1] != len(order):
-            raise InputError(f"{path}: {col!r} lists have {probs.shape[-1]} values; expected {len(order)} "
-                             f"(one per label: {', '.join(order)})")
+        probs = _probability_lists(table.column(col), order, f"{path}: {col!r}", ids)
         missing = [c for c in classes if c not in order]
         if missing:
             raise InputError(f"{path}: no probability for label {missing[0]!r}; the file's labels are "
@@ -126,7 +127,31 @@ def load_predictions(path: Path, classes: list[str]) -> pd.DataFrame:
     probs = np.clip(np.nan_to_num(probs), 0, None)
     sums = probs.sum(axis=1, keepdims=True)
     probs = np.divide(probs, sums, out=np.full_like(probs, 1 / len(classes)), where=sums > 0)
-    return pd.DataFrame(probs, index=frame.index.astype(str), columns=classes)
+    return pd.DataFrame(probs, index=pd.Index(ids.astype(str), name="id"), columns=classes)
+
+
+def _probability_lists(column, order: list[str], where: str, ids: pd.Series) -> np.ndarray:
+    """A list column of ``len(order)`` numbers per row as a (rows, labels) array; a null list, a list
+    of another length or a column of something else is an InputError naming the first bad row's id.
+    A null number inside a list is NaN."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    width, labels = len(order), f"one per label: {', '.join(order)}"
+    kind = column.type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)) or not (
+            pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type)):
+        raise InputError(f"{where} is {kind}; expected a list of {width} numbers per row ({labels})")
+    lengths = pc.list_value_length(column)
+    bad = pc.fill_null(pc.not_equal(lengths, width), True)
+    if pc.any(bad).as_py():
+        first = pc.index(bad, True).as_py()
+        n = lengths[first].as_py()
+        raise InputError(f"{where}: {pc.sum(bad).as_py()} of {len(column)} rows are not lists of {width} numbers "
+                         f"({labels}); the first, id {ids.iloc[first]!r}, has "
+                         + ("no list" if n is None else f"{n} values"))
+    values = pc.cast(pc.list_flatten(column), pa.float64()).to_numpy(zero_copy_only=False)
+    return values.reshape(len(column), width)
 
 
 def _file_labels(path: Path) -> list[str] | None:

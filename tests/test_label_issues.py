@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from pydantic import ValidationError
@@ -12,7 +14,7 @@ from pydantic import ValidationError
 from curator.config import parse_config
 from curator.errors import ConfigError, InputError
 from curator.ingest import ingest
-from curator.label_issues import LabelIssuesConfig, LabelIssuesStep
+from curator.label_issues import LabelIssuesConfig, LabelIssuesStep, load_predictions
 from curator.steps import Context, Runner
 
 from conftest import SAMPLE, make_table
@@ -186,8 +188,41 @@ def test_the_trainers_own_predictions_file_is_read_in_the_label_order_it_records
     wrong = pd.read_parquet(tmp_path / "predictions.parquet").assign(probabilities=lambda f: f["probabilities"].map(
         lambda p: p[:3]))
     wrong.to_parquet(tmp_path / "short.parquet")
-    with pytest.raises(InputError, match="'probabilities' lists have 3 values; expected 5"):
+    with pytest.raises(InputError, match=r"'probabilities': 300 of 300 rows are not lists of 5 numbers \(one per "
+                                         r"label: .*\); the first, id 't0', has 3 values"):
         run(table, conf, labels=LABELS, predictions=tmp_path / "short.parquet")
+
+
+def test_a_probabilities_list_column_reads_in_the_label_order_its_file_records(tmp_path):
+    labels = ["a", "b", "c"]
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=40)
+    ids = np.array([f"r{i}" for i in range(40)], dtype=object)
+    ids[7] = "r3"  # a repeated id: the last one counts
+    keep = ~pd.Index(ids).duplicated(keep="last")
+    expected = pd.DataFrame(probs[keep] / probs[keep].sum(axis=1, keepdims=True),
+                            index=pd.Index(ids[keep], name="id"), columns=labels)
+    table = pa.table({"id": ids, "probabilities": list(probs[:, ::-1])})
+    pq.write_table(table.replace_schema_metadata({b"curator.labels": json.dumps(labels[::-1]).encode()}),
+                   tmp_path / "p.parquet")
+    pd.testing.assert_frame_equal(load_predictions(tmp_path / "p.parquet", labels), expected)
+    pd.DataFrame({"id": ids, **{f"prob_{k}": probs[:, i] for i, k in enumerate(labels)}}).to_parquet(
+        tmp_path / "wide.parquet")
+    pd.testing.assert_frame_equal(load_predictions(tmp_path / "wide.parquet", labels), expected)
+
+
+@pytest.mark.parametrize("bad, found", [([0.5, 0.25, 0.25, 0.0], "has 4 values"), ([0.5], "has 1 values"),
+                                        (None, "has no list")])
+def test_a_malformed_probabilities_list_names_the_first_bad_row(tmp_path, bad, found):
+    lists = [[0.2, 0.3, 0.5]] * 5
+    lists[2] = lists[4] = bad
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(5)], "probabilities": lists}), tmp_path / "p.parquet")
+    with pytest.raises(InputError) as err:
+        load_predictions(tmp_path / "p.parquet", ["a", "b", "c"])
+    assert str(err.value) == (f"{tmp_path / 'p.parquet'}: 'probabilities': 2 of 5 rows are not lists of 3 numbers "
+                              f"(one per label: a, b, c); the first, id 'r2', {found}")
+    pq.write_table(pa.table({"id": ["r0"], "probabilities": ["0.2 0.3 0.5"]}), tmp_path / "s.parquet")
+    with pytest.raises(InputError, match="'probabilities' is string; expected a list of 3 numbers per row"):
+        load_predictions(tmp_path / "s.parquet", ["a", "b", "c"])
 
 
 def test_predictions_cover_some_rows_and_the_cheap_model_the_rest(tickets, tmp_path):

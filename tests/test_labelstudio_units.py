@@ -184,6 +184,31 @@ def test_multi_label_predictions_and_confidence_before_an_issue_score(tmp_path):
     assert found[["label", "score"]].values.tolist() == [["a|b", 0.6], ["c", 0.9]]
 
 
+def test_scores_and_multi_labels_from_lists_maps_nulls_and_empties(tmp_path):
+    """Lists, maps, nulls and empties score and join as they always did; a column mixing kinds is named."""
+    space = LabelSpace("text", ("a", "b", "c"), multi_label=True)
+    pd.DataFrame({"id": list("12345"), "predicted_label": [["b", "a"], ["c"], None, ["c", "a", "b"], ["a"]],
+                  "probabilities": [[0.2, 0.7, 0.1], [0.5, np.nan], None, [], [0.9]]}
+                 ).to_parquet(tmp_path / "m.parquet")
+    found = predictions.load(tmp_path / "m.parquet", space)
+    assert found["id"].tolist() == ["1", "2", "4", "5"] and found["label"].tolist() == ["a|b", "c", "a|b|c", "a"]
+    np.testing.assert_array_equal(found["score"], [0.7, np.nan, np.nan, 0.9])
+    rows = [{"id": "1", "predicted_label": "a", "probabilities": {"a": 0.25, "b": 0.5}},
+            {"id": "2", "predicted_label": "b", "probabilities": {}},
+            {"id": "3", "predicted_label": "b", "probabilities": None},
+            {"id": "4", "predicted_label": "c", "probabilities": {"c": 1}}]
+    (tmp_path / "maps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    np.testing.assert_array_equal(predictions.load(tmp_path / "maps.jsonl", space)["score"], [0.5, np.nan, np.nan, 1.0])
+    (tmp_path / "nulls.jsonl").write_text(json.dumps(rows[2]) + "\n")
+    np.testing.assert_array_equal(predictions.load(tmp_path / "nulls.jsonl", space)["score"], [np.nan])
+    (tmp_path / "mixed.jsonl").write_text(json.dumps(rows[0]) + "\n" + json.dumps({**rows[3], "probabilities": [1]}))
+    with pytest.raises(SourceError, match="mixed.jsonl: cannot read the predictions"):
+        predictions.load(tmp_path / "mixed.jsonl", space)
+    (tmp_path / "none.jsonl").write_text(json.dumps({"id": "1", "predicted_label": ["a", None]}) + "\n")
+    with pytest.raises(UnknownLabelError, match="predicted label 'None'"):
+        predictions.load(tmp_path / "none.jsonl", space)
+
+
 def _run_dir(tmp_path):
     run = tmp_path / "out"
     run.mkdir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 
 import pandas as pd
 import pytest
@@ -89,6 +90,37 @@ def test_concurrent_appends_never_interleave(tmp_path):
     assert len(lines) == 6 * 25 * 40
     frame = DecisionLog(path).read()
     assert frame.groupby("batch")["id"].apply(list).map(lambda b: b == ids).all()  # each batch contiguous, whole
+
+
+def test_concurrent_undos_revert_different_batches(tmp_path):
+    path = tmp_path / "decisions.jsonl"
+    batches = iter(range(10**6))
+
+    def new_batch() -> str:  # one sequence for every log, so no two batches share an id
+        return f"b{next(batches)}"
+
+    log = DecisionLog(path, new_batch=new_batch)
+    for k in range(8):
+        log.append([f"a{k}"], "drop")
+
+    def slow_clock() -> str:  # widens the gap between choosing a batch and appending its undo
+        time.sleep(0.05)
+        return "t"
+
+    undone = []
+    start = threading.Barrier(6)
+
+    def undo() -> None:
+        start.wait()
+        undone.append(DecisionLog(path, clock=slow_clock, new_batch=new_batch).undo())
+
+    threads = [threading.Thread(target=undo) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(batch for batch, _ in undone) == [f"b{k}" for k in range(2, 8)]
+    assert sorted(log.effective().index) == ["a0", "a1"]
 
 
 ACTION = st.sampled_from(["keep", "drop", "restore", "relabel", "not_duplicate", "undo"])

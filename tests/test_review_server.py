@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import json
 import os
@@ -9,6 +10,7 @@ import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -18,7 +20,7 @@ from hypothesis import strategies as st
 from conftest import SAMPLE, write_config
 from curator.pipeline import run
 from curator.review.queues import Filters
-from curator.review.server import Review, running
+from curator.review.server import Review, cookie_name, running
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +101,10 @@ def test_bulk_targets_spare_the_kept_row_of_each_group(review):
 class Client:
     """A browser-like client: follows the token redirect and keeps the cookie."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, jar: http.cookiejar.CookieJar | None = None) -> None:
         self.base = url.split("/?")[0]
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.jar = jar if jar is not None else http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
         self.login = url
 
     def get(self, path: str) -> tuple[int, bytes]:
@@ -133,6 +136,43 @@ def test_token_cookie_and_header_guard_every_request(sample_run, tmp_path):
         assert stranger.get("/api/queues")[0] == 200
         status, body = stranger.post("/api/undo", {}, header=False)
         assert status == 403  # a cross-site form cannot set the header
+
+
+def test_each_session_has_its_own_cookie_so_two_on_one_host_both_stay_signed_in(sample_run):
+    """Cookies ignore the port: one browser signed in to two sessions on 127.0.0.1 keeps both."""
+    with running(sample_run) as (first, first_url), running(sample_run) as (second, second_url):
+        browser = Client(first_url)
+        other = Client(second_url, jar=browser.jar)
+        for client, url in ((browser, first_url), (other, second_url)):
+            with client.opener.open(url) as response:
+                assert response.status == 200
+        names = {cookie.name: cookie.value for cookie in browser.jar}
+        assert names == {cookie_name(first.token): first.token, cookie_name(second.token): second.token}
+        assert all(name.startswith("curator_review_") and first.token not in name and second.token not in name
+                   for name in names)
+        assert browser.get("/api/queues")[0] == 200 and other.get("/api/queues")[0] == 200
+
+
+def test_the_token_redirect_stays_on_this_server(sample_run):
+    with running(sample_run) as (review, url):
+        host = urlsplit(url).netloc
+        for path, expected in (("//evil.example/x", "/evil.example/x"), ("///evil.example", "/evil.example"),
+                               ("/\\evil.example", "/%5Cevil.example")):
+            conn = http.client.HTTPConnection(host, timeout=10)
+            conn.request("GET", f"{path}?token={review.token}&queue=duplicates")
+            response = conn.getresponse()
+            location = response.getheader("Location")
+            conn.close()
+            assert response.status == 303 and location == expected + "?queue=duplicates", (path, location)
+
+
+def test_a_page_number_that_is_not_ascii_digits_shows_the_first_page(sample_run):
+    with running(sample_run) as (_, url):
+        client = Client(url)
+        client.get("/?token=" + url.split("token=")[1])
+        for page in ("%C2%B2", "-1", "x"):  # "²".isdigit() is True, yet int("²") raises
+            status, body = client.get(f"/?queue=duplicates&page={page}")
+            assert status == 200 and b"duplicates" in body, page
 
 
 def test_actions_are_checked_then_appended(sample_run, tmp_path):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..table import ID, LABEL, isin
 from .errors import SourceError, UnknownLabelError
@@ -58,9 +60,12 @@ def load(path: str | Path, space: LabelSpace, *, model_version: str | None = Non
     label_col = next((c for c in LABEL_COLUMNS if c in raw), None)
     if ID not in raw or label_col is None:
         raise SourceError(f"{path}: expected an 'id' column and a label column (one of {', '.join(LABEL_COLUMNS)})")
-    out = pd.DataFrame({ID: raw[ID].astype(str).to_numpy(dtype=object),
-                        LABEL: _labels(raw[label_col].astype(object))})
-    out["score"] = _score(raw, space)
+    try:
+        out = pd.DataFrame({ID: raw[ID].astype(str).to_numpy(dtype=object),
+                            LABEL: _labels(raw[label_col].astype(object))})
+        out["score"] = _score(raw, space)
+    except pa.ArrowInvalid as err:  # a jsonl column that mixes lists, maps and plain values
+        raise SourceError(f"{path}: cannot read the predictions ({' '.join(str(err).split())[:160]})") from None
     if MODEL_VERSION in raw and model_version is None:
         out[MODEL_VERSION] = raw[MODEL_VERSION].astype(str).to_numpy(dtype=object)
     else:
@@ -74,9 +79,15 @@ def load(path: str | Path, space: LabelSpace, *, model_version: str | None = Non
 def _labels(values: pd.Series) -> np.ndarray:
     """Label strings; a list of labels (the trainer's multi-label prediction) becomes ``a|b``."""
     present = values.dropna()
-    if len(present) and isinstance(present.iloc[0], list | tuple | np.ndarray):  # a parquet column has one type
-        values = values.map(lambda v: None if v is None else "|".join(sorted(map(str, v))))
-    return values.to_numpy()
+    if not (len(present) and isinstance(present.iloc[0], list | tuple | np.ndarray)):  # a parquet column has one type
+        return values.to_numpy()
+    lists = pa.array(values)
+    # a null inside a list spells "None", as str() does, so the label check names it rather than drop the row
+    flat = pc.fill_null(pc.cast(pc.list_flatten(lists), pa.string()), "None")
+    order = pc.sort_indices(pa.table({"row": pc.list_parent_indices(lists), "label": flat}),
+                            sort_keys=[("row", "ascending"), ("label", "ascending")])  # each list's labels sorted
+    lists = pa.ListArray.from_arrays(lists.offsets, flat.take(order), mask=lists.is_null())
+    return pc.binary_join(lists, "|").to_numpy(zero_copy_only=False)
 
 
 def default_version(path: Path) -> str:
@@ -90,19 +101,40 @@ def _score(raw: pd.DataFrame, space: LabelSpace) -> np.ndarray:
         return pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype=float)
     if "probabilities" in raw:
         probs = raw["probabilities"]
-        first = probs.dropna().iloc[0] if probs.notna().any() else None
-        if isinstance(first, dict):
-            return probs.map(lambda p: max(p.values()) if isinstance(p, dict) and p else np.nan).to_numpy(dtype=float)
-        return probs.map(lambda p: float(np.max(p)) if p is not None and len(p) else np.nan).to_numpy(dtype=float)
+        if not probs.notna().any():
+            return np.full(len(raw), np.nan)
+        if isinstance(probs.dropna().iloc[0], dict):
+            return _highest_in_maps(pa.array(probs))
+        return _highest_in_lists(pa.array(probs))
     prob_cols = [c for c in raw.columns if str(c).startswith("prob_")]
     if prob_cols:
         return raw[prob_cols].apply(pd.to_numeric, errors="coerce").max(axis=1).to_numpy(dtype=float)
     return np.full(len(raw), np.nan)
 
 
+def _highest_in_maps(maps: pa.StructArray) -> np.ndarray:
+    """Each label -> probability map's highest value; NaN for a null or empty map."""
+    fields = [pc.cast(field, pa.float64()) for field in maps.flatten()]  # a null map's fields are null
+    if not fields:
+        return np.full(len(maps), np.nan)
+    return pc.max_element_wise(*fields).to_numpy(zero_copy_only=False)
+
+
+def _highest_in_lists(lists: pa.ListArray) -> np.ndarray:
+    """Each probability list's highest value (NaN when it holds a NaN or a null); NaN for a null or
+    empty list."""
+    values = pc.cast(pc.list_flatten(lists), pa.float64()).to_numpy(zero_copy_only=False)
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()
+    starts = np.cumsum(lengths) - lengths
+    out = np.full(len(lists), np.nan)
+    full = lengths > 0
+    if full.any():
+        out[full] = np.maximum.reduceat(values, starts[full])
+    return out
+
+
 def _check_labels(preds: pd.DataFrame, space: LabelSpace, path: Path) -> None:
-    parts = preds[LABEL].str.split("|") if space.multi_label else preds[LABEL].map(lambda x: [x])
-    flat = parts.explode()
+    flat = preds[LABEL].str.split("|").explode() if space.multi_label else preds[LABEL]
     bad = ~isin(flat.astype(str), pd.Series(list(space.labels), dtype=object))
     if bad.any():
         i = flat[bad].index[0]

@@ -13,12 +13,13 @@ lose a trailing partial line, which readers ignore.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -72,32 +73,51 @@ class DecisionLog:
         if not ids:
             raise DecisionError(f"{action}: expected at least one row id")
         batch = self.new_batch()
-        self._write(ids, action, value, note, batch)
+        with self._locked() as fd:
+            self._write(fd, ids, action, value, note, batch)
         return batch
 
     def undo(self, note: str | None = None) -> tuple[str, list[str]] | None:
-        """Revert the latest batch not yet undone by appending ``undo`` lines; None when none is left."""
-        frame = self.read()
-        live = frame[(frame["action"] != UNDO) & ~frame["batch"].isin(undone_batches(frame))]
-        if live.empty:
+        """Revert the latest batch not yet undone by appending ``undo`` lines; None when none is left.
+        The read and the append share one lock, so concurrent undos revert different batches."""
+        if not self.path.exists():
             return None
-        batch = live["batch"].iloc[-1]
-        ids = live.loc[live["batch"] == batch, "id"].tolist()
-        self._write(ids, UNDO, batch, note, self.new_batch())
+        with self._locked() as fd:
+            frame = self.read()
+            live = frame[(frame["action"] != UNDO) & ~frame["batch"].isin(undone_batches(frame))]
+            if live.empty:
+                return None
+            batch = live["batch"].iloc[-1]
+            ids = live.loc[live["batch"] == batch, "id"].tolist()
+            self._write(fd, ids, UNDO, batch, note, self.new_batch())
         return batch, ids
 
-    def _write(self, ids: list[str], action: str, value, note, batch: str) -> None:
-        time = self.clock()
-        lines = "".join(json.dumps({"id": i, "action": action, "value": value, "time": time, "note": note,
-                                    "batch": batch}, ensure_ascii=False, separators=(",", ":")) + "\n"
-                        for i in ids).encode("utf-8")  # one batch's lines, built once for a single write
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[int]:
+        """The file open for appending, under an exclusive lock that closing it releases."""
         created = not self.path.exists()
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as err:
             raise DecisionError(f"{self.path}: cannot open for appending ({err.strerror})") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as err:
+                raise DecisionError(f"{self.path}: cannot lock ({err.strerror})") from None
+            yield fd
+        finally:
+            os.close(fd)
+        if created:
+            _fsync_dir(self.path.parent)
+
+    def _write(self, fd: int, ids: list[str], action: str, value, note, batch: str) -> None:
+        """Append one batch's lines with a single write; the caller holds the lock."""
+        time = self.clock()
+        lines = "".join(json.dumps({"id": i, "action": action, "value": value, "time": time, "note": note,
+                                    "batch": batch}, ensure_ascii=False, separators=(",", ":")) + "\n"
+                        for i in ids).encode("utf-8")  # one batch's lines, built once for a single write
+        try:
             if os.fstat(fd).st_size and _last_byte(fd) != b"\n":
                 lines = b"\n" + lines  # a torn line from a crash stays alone on its line, and is skipped
             view = memoryview(lines)
@@ -106,10 +126,6 @@ class DecisionLog:
             os.fsync(fd)
         except OSError as err:
             raise DecisionError(f"{self.path}: cannot append ({err.strerror})") from None
-        finally:
-            os.close(fd)  # closing releases the lock
-        if created:
-            _fsync_dir(self.path.parent)
 
     # -- reading ------------------------------------------------------------------------------
     def read(self) -> pd.DataFrame:

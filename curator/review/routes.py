@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 from .actions import ActionError
 from .decisions import DecisionError
 from .queues import Filters
-from .server import COOKIE, CSP, HEADER, HERE, Review, image_response
+from .server import CSP, HEADER, HERE, Review, cookie_name, image_response
 
 MAX_BODY = 1 << 20
 
@@ -27,7 +27,7 @@ class TokenGate:
     to the same URL without it), or the cookie. POSTs also need the ``X-Curator-Review`` header."""
 
     def __init__(self, app, token: str) -> None:
-        self.app, self.token = app, token
+        self.app, self.token, self.cookie = app, token, cookie_name(token)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -36,10 +36,11 @@ class TokenGate:
         given = request.query_params.get("token")
         if given is not None and secrets.compare_digest(given.encode(), self.token.encode()):
             rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
-            response = RedirectResponse(request.url.path + (f"?{rest}" if rest else ""), status_code=303)
-            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
+            path = "/" + request.url.path.lstrip("/")  # "//evil.example/x" would leave this origin
+            response = RedirectResponse(path + (f"?{rest}" if rest else ""), status_code=303)
+            response.set_cookie(self.cookie, self.token, httponly=True, samesite="strict", path="/")
             return await response(scope, receive, send)
-        cookie = request.cookies.get(COOKIE, "")
+        cookie = request.cookies.get(self.cookie, "")
         if not secrets.compare_digest(cookie.encode(), self.token.encode()):
             response = PlainTextResponse("forbidden: open the URL `curator review` printed; it carries the "
                                          "session token", status_code=403)

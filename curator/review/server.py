@@ -11,6 +11,7 @@ access log is off, so the token is never logged.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import socket
@@ -32,11 +33,16 @@ from .index import DROPPED, SPLITS, RunIndex
 from .queues import Filters, build_queues
 
 HERE = Path(__file__).parent
-COOKIE = "curator_review"
 HEADER = "x-curator-review"
 PAGE_SIZE = 20
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def cookie_name(token: str) -> str:
+    """The session's cookie name: cookies ignore the port, so each session on 127.0.0.1 needs its own
+    name, or one would overwrite another's and be sent to every local server. A hash, never the token."""
+    return "curator_review_" + hashlib.sha256(token.encode()).hexdigest()[:8]
 
 
 def _web_stack() -> None:
@@ -96,7 +102,7 @@ class Review:
         queue = self.queues[name]
         filters = Filters.from_query(params)
         raw = str(params.get("page") or "0")
-        page = int(raw) if raw.isdigit() else 0
+        page = int(raw) if raw.isascii() and raw.isdigit() else 0  # "²".isdigit(), yet not int()
         total, items = queue.page(filters, page * self.page_size, self.page_size)
         pages = max(1, -(-total // self.page_size))
 
