@@ -7,16 +7,18 @@ multi-label oversampling copies.
   (MinHash of its text, or its perceptual hash for images) in which another row of its class shares
   its bucket and comes first in a seeded order: a near-duplicate pair loses one member, not both, and
   unique rows go last. Ties are broken by the same seeded order. It never samples blindly.
-- Multi-label rows (label lists) are picked with weights from inverse label frequency, restricted to
-  rows that carry a label still short of its goal and damped by the share of their labels that are
-  already at goal, in small seeded batches until every rare label reaches its goal: rare labels
-  gain, common ones grow little. (imbalanced-learn has no multi-label support.)
+- Multi-label rows (label lists) are picked with weights from each short label's deficit over its
+  frequency, restricted to rows that carry a label still short of its goal and damped by the share
+  of their labels that are already at goal, in seeded batches that each close about half the
+  remaining deficit, until every label reaches its goal: rare labels gain, common ones grow little.
+  (imbalanced-learn has no multi-label support.)
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -147,28 +149,40 @@ def label_matrix(lists: list[list[str]]) -> tuple[np.ndarray, list[str]]:
     return matrix, names
 
 
-def multilabel_parents(matrix: np.ndarray, wanted: np.ndarray, seed: int, max_rows: int) -> np.ndarray:
-    """Row positions to copy (with repeats) so each label's count reaches ``wanted``, common labels spared."""
+def multilabel_batches(matrix: np.ndarray, wanted: np.ndarray, seed: int, max_rows: int) -> Iterator[np.ndarray]:
+    """Seeded batches of row positions to copy until each label's count reaches ``wanted``.
+
+    A row's weight is the sum, over the short labels it carries, of the label's deficit over its
+    number of rows, damped by the share of its labels already at goal, so each short label gains in
+    proportion to its deficit. A batch is sized to close about half the total deficit: the batches
+    stay few (about the log of the total deficit) and a small deficit is not overshot.
+    """
     rng = np.random.default_rng(seed)
+    rows_with = np.maximum(matrix.sum(axis=0), 1).astype(np.float64)
     counts = matrix.sum(axis=0).astype(np.int64)
-    picked: list[np.ndarray] = []
+    carried = matrix.astype(np.float64)  # which labels each row carries, for the products below
+    carries = np.maximum(carried.sum(axis=1), 1.0)
     total = 0
     while total < max_rows:
         deficit = np.maximum(wanted - counts, 0)
         if not deficit.any():
-            break
-        short = deficit > 0
-        inv = np.where(short, 1.0 / np.maximum(counts, 1), 0.0)
-        carries = matrix.sum(axis=1)
-        share_short = (matrix & short).sum(axis=1) / np.maximum(carries, 1)
-        weight = (matrix @ inv) * share_short ** 2
+            return
+        short_carried = carried @ (deficit > 0)
+        weight = (carried @ (deficit / rows_with)) * (short_carried / carries) ** 2
         if weight.sum() <= 0:
-            break
-        batch = int(max(1, min(deficit[short].min(), max_rows - total) // 2))
-        rows = rng.choice(len(matrix), size=batch, p=weight / weight.sum())
-        picked.append(rows)
-        counts += matrix[rows].sum(axis=0)
+            return
+        prob = weight / weight.sum()
+        gain = prob @ short_carried  # short labels a picked row carries, on average
+        batch = int(min(max(1, deficit.sum() // (2 * gain)), max_rows - total))
+        rows = rng.choice(len(matrix), size=batch, p=prob)
+        counts += np.bincount(rows, minlength=len(matrix)) @ matrix
         total += batch
+        yield rows
+
+
+def multilabel_parents(matrix: np.ndarray, wanted: np.ndarray, seed: int, max_rows: int) -> np.ndarray:
+    """Row positions to copy (with repeats) so each label's count reaches ``wanted``, common labels spared."""
+    picked = list(multilabel_batches(matrix, wanted, seed, max_rows))
     return np.concatenate(picked) if picked else np.zeros(0, dtype=int)
 
 

@@ -21,6 +21,7 @@ from curator.augment.steps import RebalanceStep, TrainContext
 from curator.cli import app
 from curator.config import Normalize, parse_config
 from curator.errors import ConfigError
+from curator.rebalance import multilabel_batches
 from curator.steps import Context, Runner
 
 from conftest import write_csv
@@ -139,6 +140,37 @@ def test_multilabel_rows_rebalance_by_label_frequency_without_inflating_common_l
     common = lists.map(lambda x: "common" in x).sum()
     assert rare >= 60
     assert common - 100 < 0.25 * (rare - 10)  # most new rows carry the rare label alone
+
+
+def _many_labels(n: int, labels: int, seed: int) -> np.ndarray:
+    """A (rows, labels) matrix with label frequencies from 50% down to 0.2%, every row carrying one."""
+    rng = np.random.default_rng(seed)
+    matrix = rng.random((n, labels)) < np.geomspace(0.5, 0.002, labels)
+    matrix[~matrix.any(axis=1), 0] = True
+    return matrix
+
+
+def test_multilabel_rebalance_meets_every_goal_with_many_labels():
+    matrix = _many_labels(600, 12, seed=4)
+    names = np.array([f"l{k:02d}" for k in range(12)])
+    labels = [json.dumps(names[row].tolist()) for row in matrix]
+    out, runner = _step_run(_table(labels), {"method": "duplicate"}, seed=5)
+    section = runner.ctx.artifacts["rebalance"]
+    assert section["multi_label"] and section["shortfall"] == {}
+    assert all(section["after"][k] >= v for k, v in section["goal"].items())
+    assert set(section["goal"].values()) == {int(matrix.sum(axis=0).max())}  # every label up to the largest
+    again, _ = _step_run(_table(labels), {"method": "duplicate"}, seed=5)
+    assert again["id"].tolist() == out["id"].tolist()
+
+
+def test_multilabel_oversampling_takes_few_passes_over_a_large_table():
+    matrix = _many_labels(20_000, 40, seed=0)
+    counts = matrix.sum(axis=0)
+    wanted = np.full(40, counts.max())
+    batches = list(multilabel_batches(matrix, wanted, seed=0, max_rows=int(wanted.sum())))
+    gained = np.bincount(np.concatenate(batches), minlength=len(matrix)) @ matrix
+    assert (counts + gained >= wanted).all()
+    assert len(batches) <= 2 * np.log2((wanted - counts).sum())  # one pass per halving, not per row
 
 
 def test_multilabel_undersampling_is_a_clear_error():
