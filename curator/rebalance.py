@@ -19,9 +19,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import ConfigError
 from .table import IMAGE, LABEL, TEXT, hash64
@@ -124,29 +127,59 @@ def oversample_parents(table: pd.DataFrame, deficit: pd.Series, order: np.ndarra
 
 # -- multi-label -------------------------------------------------------------------------------------
 
-def label_lists(labels: pd.Series) -> list[list[str]] | None:
-    """Each row's labels as a list when the column holds lists (or JSON arrays); None when it does not."""
-    values = labels.tolist()
-    if not values:
-        return None
-    listy = [isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, str) and v.startswith("[")) for v in values]
-    if not all(listy):
-        return None
-    out = []
-    for v in values:  # parsing one small JSON array per row
-        items = json.loads(v) if isinstance(v, str) else list(v)
-        out.append([str(x) for x in items])
-    return out
+class LabelLists(NamedTuple):
+    """Every row's labels, flat: ``values`` holds row 0's labels, then row 1's, and so on."""
+
+    values: np.ndarray   # str
+    lengths: np.ndarray  # labels per row
 
 
-def label_matrix(lists: list[list[str]]) -> tuple[np.ndarray, list[str]]:
-    names = sorted({x for row in lists for x in row})
-    index = {n: i for i, n in enumerate(names)}
-    rows = np.repeat(np.arange(len(lists)), [len(r) for r in lists])
-    cols = np.fromiter((index[x] for r in lists for x in r), dtype=int, count=len(rows))
-    matrix = np.zeros((len(lists), len(names)), dtype=bool)
+def label_lists(labels: pd.Series) -> LabelLists | None:
+    """Each row's labels when every value is a list: a list or array, or a string holding a JSON array
+    (``'["a", "b"]'``); None when any is not. A string that is not a JSON array (``"[urgent]"``) is a
+    plain label. Each distinct string is parsed once."""
+    if labels.empty:
+        return None
+    try:
+        arr = pa.array(labels.to_numpy(dtype=object), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None  # mixed kinds of values
+    if arr.null_count:
+        return None
+    if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
+        try:
+            values = pc.cast(pc.list_flatten(arr), pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # nested lists
+        return LabelLists(values.to_numpy(zero_copy_only=False).astype(object),
+                          pc.list_value_length(arr).to_numpy().astype(np.int64))
+    if not pa.types.is_string(arr.type) or not pc.all(pc.starts_with(arr, "[")).as_py():
+        return None
+    codes, uniques = pd.factorize(labels.to_numpy(dtype=object))
+    parsed = []
+    for text in uniques:  # one small JSON array per distinct label set
+        try:
+            items = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(items, list):
+            return None
+        parsed.append([str(x) for x in items])
+    sizes = np.array([len(items) for items in parsed], dtype=np.int64)
+    flat = np.array([x for items in parsed for x in items], dtype=object)
+    lengths = sizes[codes]
+    starts = np.repeat((np.cumsum(sizes) - sizes)[codes], lengths)
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return LabelLists(flat[starts + within], lengths)
+
+
+def label_matrix(lists: LabelLists) -> tuple[np.ndarray, list[str]]:
+    """(rows, labels) bool matrix of which labels each row carries, and the label names, sorted."""
+    cols, names = pd.factorize(lists.values, sort=True)
+    rows = np.repeat(np.arange(len(lists.lengths)), lists.lengths)
+    matrix = np.zeros((len(lists.lengths), len(names)), dtype=bool)
     matrix[rows, cols] = True
-    return matrix, names
+    return matrix, [str(n) for n in names]
 
 
 def multilabel_batches(matrix: np.ndarray, wanted: np.ndarray, seed: int, max_rows: int) -> Iterator[np.ndarray]:

@@ -17,11 +17,11 @@ from typer.testing import CliRunner
 import curator
 from curator.augment.derive import Recipe, RowMaker
 from curator.augment.image import ImageAugmenter, build_pipeline, PRESETS
-from curator.augment.steps import RebalanceStep, TrainContext
+from curator.augment.steps import AugmentStep, RebalanceStep, TrainContext
 from curator.cli import app
 from curator.config import Normalize, parse_config
 from curator.errors import ConfigError
-from curator.rebalance import multilabel_batches
+from curator.rebalance import label_lists, multilabel_batches
 from curator.steps import Context, Runner
 
 from conftest import write_csv
@@ -171,6 +171,27 @@ def test_multilabel_oversampling_takes_few_passes_over_a_large_table():
     gained = np.bincount(np.concatenate(batches), minlength=len(matrix)) @ matrix
     assert (counts + gained >= wanted).all()
     assert len(batches) <= 2 * np.log2((wanted - counts).sum())  # one pass per halving, not per row
+
+
+def test_a_bracketed_label_that_is_not_json_is_a_plain_label():
+    assert label_lists(pd.Series(["[urgent]", '["a"]'])) is None
+    lists = label_lists(pd.Series(['["a", "b"]', "[]", '["c"]', '["a", "b"]']))
+    assert lists.values.tolist() == ["a", "b", "c", "a", "b"] and lists.lengths.tolist() == [2, 0, 1, 2]
+    labels = ["[urgent]"] * 6 + ['["billing", "late"]'] * 3
+    out, runner = _step_run(_table(labels), {"method": "duplicate"})
+    section = runner.ctx.artifacts["rebalance"]
+    assert not section["multi_label"] and section["after"] == {"[urgent]": 6, '["billing", "late"]': 6}
+    with pytest.raises(ConfigError, match="does not hold lists"):
+        _step_run(_table(labels), {"multi_label": "yes"})
+
+
+def test_augment_alone_reports_bracketed_plain_labels():
+    cfg = parse_config({"input": {"path": "x"}, "modality": "text", "seed": 0, "steps": {"validate": {"enabled": False}},
+                        "augment": {"enabled": True, "text": [{"name": "char_swap"}]}})
+    table = _table(["[urgent]", "[later]", '["a"]'] * 2)
+    runner = Runner(Context(cfg, 0))
+    runner.run(table, [AugmentStep(TrainContext(cfg, table.iloc[0:0]))])
+    assert runner.ctx.artifacts["augment"]["before"] == {"[later]": 2, "[urgent]": 2, '["a"]': 2}
 
 
 def test_multilabel_undersampling_is_a_clear_error():
