@@ -257,6 +257,24 @@ def test_a_corrupt_or_escaping_source_image_is_skipped_with_a_reason(tmp_path):
     assert "leaves the dataset root" in why.loc["e", "rejected_detail"]
 
 
+def test_a_transform_or_write_that_fails_on_one_image_rejects_that_row_only(tmp_path):
+    _png(tmp_path / "big.png", (10, 200, 10), 1)  # 64x48
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "tiny.png")
+    crop = ImageAugmenter("crop", [{"name": "CenterCrop", "params": {"height": 32, "width": 32}}])
+    table = pd.DataFrame({"id": ["b", "t"], "image": ["big.png", "tiny.png"], "label": ["x", "x"],
+                          "image_hash": ["h1", "h2"]})
+    maker = RowMaker(Recipe("image", image=crop), "image", Normalize(), 0, root=tmp_path, out_dir=tmp_path / "run")
+    accepted, rejected = maker.make(table, np.zeros(2, dtype=int), "augment")
+    assert list(accepted["parent_id"]) == ["b"] and list(rejected["parent_id"]) == ["t"]
+    assert list(rejected["rejected_reason"]) == ["augment:image_transform_failed"]
+    assert rejected["rejected_detail"].iloc[0].startswith("tiny.png (8x8): CropSizeError")
+    assert not (tmp_path / "run" / rejected["image"].iloc[0]).exists()
+
+    (tmp_path / "out" / "augmented" / "w1.png").mkdir(parents=True)  # a directory where the file goes
+    outcome = crop.augment(tmp_path, ["big.png", "big.png"], [1, 2], tmp_path / "out", ["w1", "w2"])
+    assert outcome[0][0] == "image_write_failed" and outcome[1] is None
+
+
 @pytest.mark.parametrize("specs, message", [
     ([{"name": "Flipp"}], "unknown albumentations transform 'Flipp'; valid: "),
     ([{"name": "Rotate", "params": {"limit": "x"}}], "transform 1 (Rotate): bad params"),

@@ -10,8 +10,9 @@ text flow, an image pipeline, or a plain copy) and gets:
 
 Then it goes through the rule set again (the run's :class:`ValidateStep`), and its content hash is
 compared with its parent's and with every existing row of every split, and with the other new rows.
-A row that fails is discarded with ``augment:rule:<name>``, ``augment:duplicate`` or
-``augment:image_unreadable`` (returned as *rejected*: the runner counts it added, then dropped).
+A row that fails is discarded with ``augment:rule:<name>``, ``augment:duplicate``,
+``augment:image_unreadable``, ``augment:image_transform_failed`` or ``augment:image_write_failed``
+(returned as *rejected*: the runner counts it added, then dropped).
 """
 
 from __future__ import annotations
@@ -121,7 +122,8 @@ class RowMaker:
             names = np.array(["+".join(step_names[c]) for c in combos], dtype=object)[np.ravel(which)]
             return list(names), {s.name: s.params for s in flow.steps}
         image = self.recipe.image
-        failed[:] = self._map(new[[ID, IMAGE]], functools.partial(augment_images, image, self.root, self.out_dir))
+        outcome = self._map(new[[ID, IMAGE]], functools.partial(augment_images, image, self.root, self.out_dir))
+        failed[:] = pd.Series(outcome, index=failed.index, dtype=object)
         new[IMAGE] = image.relpath(new[ID])
         return [image.name] * len(new), {image.name: {"transforms": image.specs}}
 
@@ -156,7 +158,9 @@ class RowMaker:
             reason[mask] = code
             detail[mask] = why[mask] if isinstance(why, pd.Series) else why
 
-        mark(failed.notna(), "augment:image_unreadable", failed)
+        code, why = failed.str[0], failed.str[1]
+        for name in sorted(code.dropna().unique()):  # image_unreadable, image_transform_failed...
+            mark(code.eq(name), f"augment:{name}", why)
         if self.recipe.kind != "duplicate":
             h = new[CONTENT_HASH]
             parent_hash = parents[CONTENT_HASH].to_numpy() if CONTENT_HASH in parents else \
@@ -198,6 +202,6 @@ def augment_texts(flow: TextFlow, batch: pd.DataFrame) -> tuple[np.ndarray, np.n
 
 
 def augment_images(image: ImageAugmenter, root: Path | None, out_dir: Path | None, batch: pd.DataFrame) -> list:
-    """Write a batch's augmented images (each seeded from its own id); per row, None or why it failed."""
+    """Write a batch's augmented images (each seeded from its own id); per row, None or (reason code, detail)."""
     return image.augment(root, batch[IMAGE].astype(str).tolist(), row_seeds(batch[ID].to_numpy()), out_dir,
                          batch[ID].tolist())
