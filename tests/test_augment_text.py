@@ -13,8 +13,10 @@ from curator.augment.derive import AUGMENTER, Recipe, RowMaker
 from curator.augment.settings import TextAugmenterSpec
 from curator.augment.text import TextFlow, build
 from curator.config import Normalize, parse_config
+from curator.dedup import content_hash
 from curator.errors import ConfigError, MissingResourceError
 from curator.table import PARENT_ID
+from curator.validate import ValidateStep
 
 from conftest import make_table
 from tiny_models import tiny_masked_lm, tiny_translator
@@ -74,6 +76,28 @@ def test_unchanged_text_is_discarded_as_a_duplicate_of_its_parent():
     assert accepted.empty
     assert set(rejected["rejected_reason"]) == {"augment:duplicate"}
     assert set(rejected["rejected_detail"]) == {"the augmentation left the content unchanged"}
+
+
+def test_new_rows_get_the_rule_sets_fixes_and_are_hashed_after_them():
+    cfg = parse_config({"input": {"path": "x"}, "modality": "text", "rules": ["text-classification"]})
+    table = make_table([s.replace(" the ", " the\u200b ", 1) for s in SENTENCES], LABELS)  # zero-width spaces
+
+    def run(known: pd.Series | None = None):
+        flow = TextFlow.from_specs([TextAugmenterSpec(name="word_swap")], table["text"].tolist())
+        maker = RowMaker(Recipe("text", text=flow), "text", Normalize(), 0, validator=ValidateStep.from_config(cfg),
+                         config=cfg)
+        if known is not None:
+            maker.remember(known)
+        return maker.make(table, np.zeros(len(table), dtype=int), "augment")
+
+    accepted, rejected = run()
+    assert len(accepted) == len(table) and rejected.empty
+    assert not accepted["text"].str.contains("\u200b").any()  # the control_chars fix rule ran on them
+    assert (accepted["content_hash"] == content_hash(accepted, "text", Normalize())).all()
+    # The hash compared with existing rows is the repaired text's: an existing row with that text is a duplicate.
+    accepted, rejected = run(known=content_hash(accepted.head(1), "text", Normalize()))
+    assert rejected["rejected_reason"].tolist() == ["augment:duplicate"]
+    assert rejected["rejected_detail"].tolist() == ["exact duplicate of an existing row"]
 
 
 def test_flow_draws_each_augmenter_with_its_probability_and_is_seeded():

@@ -8,8 +8,9 @@ text flow, an image pipeline, or a plain copy) and gets:
 - ``parent_id``, and ``augmenter`` (the augmenters that changed it, ``duplicate`` for a copy);
 - a ledger detail holding the augmenter names and parameters as JSON.
 
-Then it goes through the rule set again (the run's :class:`ValidateStep`), and its content hash is
-compared with its parent's and with every existing row of every split, and with the other new rows.
+Then it goes through the rule set again (the run's :class:`ValidateStep`): what a ``fix`` rule repairs
+is kept, as in the main run, and the content hash is taken again. That hash is compared with its
+parent's and with every existing row of every split, and with the other new rows.
 A row that fails is discarded with ``augment:rule:<name>``, ``augment:duplicate``,
 ``augment:image_unreadable``, ``augment:image_transform_failed`` or ``augment:image_write_failed``
 (returned as *rejected*: the runner counts it added, then dropped).
@@ -161,6 +162,8 @@ class RowMaker:
         code, why = failed.str[0], failed.str[1]
         for name in sorted(code.dropna().unique()):  # image_unreadable, image_transform_failed...
             mark(code.eq(name), f"augment:{name}", why)
+        # The rules run first, so the duplicate checks compare the repaired content; their reasons come after.
+        ruled = self._rules(new, reason.isna()) if self.validator is not None else None
         if self.recipe.kind != "duplicate":
             h = new[CONTENT_HASH]
             parent_hash = parents[CONTENT_HASH].to_numpy() if CONTENT_HASH in parents else \
@@ -168,29 +171,46 @@ class RowMaker:
             mark(h.to_numpy() == parent_hash, "augment:duplicate", "the augmentation left the content unchanged")
             mark(isin(h, self.known), "augment:duplicate", "exact duplicate of an existing row")
             mark(h.duplicated() & reason.isna(), "augment:duplicate", "exact duplicate of another new row")
-        if self.validator is not None:
-            mark(*self._rules(new[reason.isna()], new.index))
+        if ruled is not None:
+            mark(*ruled)
         bad = reason.notna()
         accepted = new[~bad]
         rejected = new[bad].assign(rejected_reason=reason[bad], rejected_detail=detail[bad])
         self.remember(accepted[CONTENT_HASH])
         return accepted, rejected
 
-    def _rules(self, rows: pd.DataFrame, index: pd.Index) -> tuple[pd.Series, str, pd.Series]:
-        """The rule set on the new rows: a mask of failures, and their reasons as augment:<reason>."""
-        mask = pd.Series(False, index=index)
-        why = pd.Series(None, index=index, dtype=object)
+    def _rules(self, new: pd.DataFrame, todo: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+        """The rule set on the ``todo`` new rows, as in the main run: what its fix rules repair is written
+        into ``new`` (content hash included). Returns a mask of failures, their reasons as
+        augment:<reason>, and their details."""
+        mask = pd.Series(False, index=new.index)
+        why = pd.Series(None, index=new.index, dtype=object)
+        rows = new[todo.to_numpy()]
         if rows.empty:
-            return mask, "augment:rule", why
+            return mask, why, why
         root = self.out_dir if self.modality == "image" and self.recipe.kind == "image" else self.root
         result = self.validator.apply(rows.drop(columns=["reason", "detail"]), Context(self.config, self.seed, root))
+        self._repair(new, result)
         dropped = result.dropped.set_index("id")
         hit = isin(rows[ID], dropped.index)
         where = rows.index[np.asarray(hit)]
         mask[where] = True
         why[where] = dropped.loc[rows.loc[where, ID], "detail"].astype(str).to_numpy()
         codes = pd.Series("augment:" + dropped.loc[rows.loc[where, ID], "reason"].astype(str).to_numpy(), index=where)
-        return mask, codes.reindex(index), why
+        return mask, codes.reindex(new.index), why
+
+    def _repair(self, new: pd.DataFrame, result) -> None:
+        """Write the values the validator fixed into ``new`` and hash those rows again."""
+        if result.table is None or result.fixed.empty:
+            return
+        columns = list(pd.unique(result.fixed["column"]))
+        fixed = result.table.loc[isin(result.table[ID], result.fixed["id"]), columns]
+        for column in columns:
+            if column not in new or new[column].dtype != fixed[column].dtype:
+                new[column] = new.get(column, pd.Series(None, index=new.index)).astype(object)
+            new.loc[fixed.index, column] = fixed[column]
+        new.loc[fixed.index, CONTENT_HASH] = content_hash(new.loc[fixed.index], self.modality,
+                                                          self.normalize).to_numpy()
 
 
 # -- batch functions (the engine runs them; row-local but for the text flow's per-batch seed) -----------
