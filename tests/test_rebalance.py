@@ -4,6 +4,7 @@ train, seeded, redundant rows undersampled first, multi-label, images, the repor
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import curator
+from curator.augment.api import augment_dataset
 from curator.augment.derive import Recipe, RowMaker
 from curator.augment.image import ImageAugmenter, build_pipeline, PRESETS
 from curator.augment.steps import AugmentStep, RebalanceStep, TrainContext
 from curator.cli import app
 from curator.config import Normalize, parse_config
-from curator.errors import ConfigError
+from curator.errors import ConfigError, InputError
 from curator.rebalance import label_lists, multilabel_batches
 from curator.steps import Context, Runner
 
@@ -314,6 +316,25 @@ def test_cli_augment_works_on_a_run_directory(tmp_path, runs):
     new = table[table["parent_id"].notna()]
     assert table["parent_id"].isna().sum() == len(train) and len(new) == 2 * len(train)
     assert set(new["parent_id"]) == set(train["id"])
+
+
+def test_augmenting_a_run_directory_discards_a_new_row_identical_to_a_val_row(tmp_path, runs):
+    run = tmp_path / "run"
+    shutil.copytree(runs["plain"].out_dir, run)
+    first = augment_dataset(run, out=tmp_path / "first", augmenters=["char_delete"], seed=4)
+    made = pd.read_parquet(first.out_dir / "augmented.parquet").dropna(subset=["parent_id"]).iloc[0]
+    val = pd.read_parquet(run / "val.parquet")
+    val.loc[0, ["text", "content_hash"]] = [made["text"], made["content_hash"]]  # val holds that very text
+    val.to_parquet(run / "val.parquet", index=False)
+    again = augment_dataset(run, out=tmp_path / "again", augmenters=["char_delete"], seed=4)
+    dropped = pd.read_parquet(again.out_dir / "dropped.parquet").set_index("id")
+    assert dropped.loc[made["id"], "reason"] == "augment:duplicate"
+    assert dropped.loc[made["id"], "detail"] == "exact duplicate of an existing row"
+    kept = pd.read_parquet(again.out_dir / "augmented.parquet")
+    assert not kept["content_hash"].isin(val["content_hash"]).any()
+    val.drop(columns=["content_hash"]).to_parquet(run / "val.parquet", index=False)
+    with pytest.raises(InputError, match=r"val\.parquet: no column 'content_hash'"):
+        augment_dataset(run, out=tmp_path / "bad", augmenters=["char_delete"], seed=4)
 
 
 def test_multilabel_jsonl_run_lifts_the_rare_label_in_train_only(tmp_path):
