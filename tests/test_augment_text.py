@@ -4,6 +4,8 @@ and the clear errors for a missing corpus, a missing model and a bad config."""
 
 from __future__ import annotations
 
+import json
+
 import nltk
 import numpy as np
 import pandas as pd
@@ -98,6 +100,18 @@ def test_new_rows_get_the_rule_sets_fixes_and_are_hashed_after_them():
     accepted, rejected = run(known=content_hash(accepted.head(1), "text", Normalize()))
     assert rejected["rejected_reason"].tolist() == ["augment:duplicate"]
     assert rejected["rejected_detail"].tolist() == ["exact duplicate of an existing row"]
+
+
+def test_ledger_details_are_the_canonical_json_of_each_new_row_even_for_awkward_parent_ids():
+    ids = ['plain', 'quo"te', 'back\\slash', '", "', 'a\\", "b', "caf\u00e9 \u6f22", "tab\tnul\x00", ""]
+    table = make_table([f"text number {i}" for i in range(len(ids))]).assign(id=ids)
+    maker = RowMaker(Recipe("duplicate"), "text", Normalize(), 9)
+    accepted, rejected = maker.make(table, np.arange(len(ids)) * 1_000_000, "rebalance:oversample")
+    assert rejected.empty
+    expected = [json.dumps({"augmenter": "duplicate", "params": {"duplicate": {}}, "seed": 9, "copy": c,
+                            "parent": p}, sort_keys=True, separators=(",", ":"))
+                for p, c in zip(ids, range(0, len(ids) * 1_000_000, 1_000_000))]
+    assert accepted["detail"].tolist() == expected
 
 
 def test_flow_draws_each_augmenter_with_its_probability_and_is_seeded():
