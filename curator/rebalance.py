@@ -7,19 +7,24 @@ multi-label oversampling copies.
   (MinHash of its text, or its perceptual hash for images) in which another row of its class shares
   its bucket and comes first in a seeded order: a near-duplicate pair loses one member, not both, and
   unique rows go last. Ties are broken by the same seeded order. It never samples blindly.
-- Multi-label rows (label lists) are picked with weights from inverse label frequency, restricted to
-  rows that carry a label still short of its goal and damped by the share of their labels that are
-  already at goal, in small seeded batches until every rare label reaches its goal: rare labels
-  gain, common ones grow little. (imbalanced-learn has no multi-label support.)
+- Multi-label rows (label lists) are picked with weights from each short label's deficit over its
+  frequency, restricted to rows that carry a label still short of its goal and damped by the share
+  of their labels that are already at goal, in seeded batches that each close about half the
+  remaining deficit, until every label reaches its goal: rare labels gain, common ones grow little.
+  (imbalanced-learn has no multi-label support.)
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import ConfigError
 from .table import IMAGE, LABEL, TEXT, hash64
@@ -122,53 +127,95 @@ def oversample_parents(table: pd.DataFrame, deficit: pd.Series, order: np.ndarra
 
 # -- multi-label -------------------------------------------------------------------------------------
 
-def label_lists(labels: pd.Series) -> list[list[str]] | None:
-    """Each row's labels as a list when the column holds lists (or JSON arrays); None when it does not."""
-    values = labels.tolist()
-    if not values:
-        return None
-    listy = [isinstance(v, (list, tuple, np.ndarray)) or (isinstance(v, str) and v.startswith("[")) for v in values]
-    if not all(listy):
-        return None
-    out = []
-    for v in values:  # parsing one small JSON array per row
-        items = json.loads(v) if isinstance(v, str) else list(v)
-        out.append([str(x) for x in items])
-    return out
+class LabelLists(NamedTuple):
+    """Every row's labels, flat: ``values`` holds row 0's labels, then row 1's, and so on."""
+
+    values: np.ndarray   # str
+    lengths: np.ndarray  # labels per row
 
 
-def label_matrix(lists: list[list[str]]) -> tuple[np.ndarray, list[str]]:
-    names = sorted({x for row in lists for x in row})
-    index = {n: i for i, n in enumerate(names)}
-    rows = np.repeat(np.arange(len(lists)), [len(r) for r in lists])
-    cols = np.fromiter((index[x] for r in lists for x in r), dtype=int, count=len(rows))
-    matrix = np.zeros((len(lists), len(names)), dtype=bool)
+def label_lists(labels: pd.Series) -> LabelLists | None:
+    """Each row's labels when every value is a list: a list or array, or a string holding a JSON array
+    (``'["a", "b"]'``); None when any is not. A string that is not a JSON array (``"[urgent]"``) is a
+    plain label. Each distinct string is parsed once."""
+    if labels.empty:
+        return None
+    try:
+        arr = pa.array(labels.to_numpy(dtype=object), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None  # mixed kinds of values
+    if arr.null_count:
+        return None
+    if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
+        try:
+            values = pc.cast(pc.list_flatten(arr), pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None  # nested lists
+        return LabelLists(values.to_numpy(zero_copy_only=False).astype(object),
+                          pc.list_value_length(arr).to_numpy().astype(np.int64))
+    if not pa.types.is_string(arr.type) or not pc.all(pc.starts_with(arr, "[")).as_py():
+        return None
+    codes, uniques = pd.factorize(labels.to_numpy(dtype=object))
+    parsed = []
+    for text in uniques:  # one small JSON array per distinct label set
+        try:
+            items = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(items, list):
+            return None
+        parsed.append([str(x) for x in items])
+    sizes = np.array([len(items) for items in parsed], dtype=np.int64)
+    flat = np.array([x for items in parsed for x in items], dtype=object)
+    lengths = sizes[codes]
+    starts = np.repeat((np.cumsum(sizes) - sizes)[codes], lengths)
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return LabelLists(flat[starts + within], lengths)
+
+
+def label_matrix(lists: LabelLists) -> tuple[np.ndarray, list[str]]:
+    """(rows, labels) bool matrix of which labels each row carries, and the label names, sorted."""
+    cols, names = pd.factorize(lists.values, sort=True)
+    rows = np.repeat(np.arange(len(lists.lengths)), lists.lengths)
+    matrix = np.zeros((len(lists.lengths), len(names)), dtype=bool)
     matrix[rows, cols] = True
-    return matrix, names
+    return matrix, [str(n) for n in names]
 
 
-def multilabel_parents(matrix: np.ndarray, wanted: np.ndarray, seed: int, max_rows: int) -> np.ndarray:
-    """Row positions to copy (with repeats) so each label's count reaches ``wanted``, common labels spared."""
+def multilabel_batches(matrix: np.ndarray, wanted: np.ndarray, seed: int, max_rows: int) -> Iterator[np.ndarray]:
+    """Seeded batches of row positions to copy until each label's count reaches ``wanted``.
+
+    A row's weight is the sum, over the short labels it carries, of the label's deficit over its
+    number of rows, damped by the share of its labels already at goal, so each short label gains in
+    proportion to its deficit. A batch is sized to close about half the total deficit: the batches
+    stay few (about the log of the total deficit) and a small deficit is not overshot.
+    """
     rng = np.random.default_rng(seed)
+    rows_with = np.maximum(matrix.sum(axis=0), 1).astype(np.float64)
     counts = matrix.sum(axis=0).astype(np.int64)
-    picked: list[np.ndarray] = []
+    carried = matrix.astype(np.float64)  # which labels each row carries, for the products below
+    carries = np.maximum(carried.sum(axis=1), 1.0)
     total = 0
     while total < max_rows:
         deficit = np.maximum(wanted - counts, 0)
         if not deficit.any():
-            break
-        short = deficit > 0
-        inv = np.where(short, 1.0 / np.maximum(counts, 1), 0.0)
-        carries = matrix.sum(axis=1)
-        share_short = (matrix & short).sum(axis=1) / np.maximum(carries, 1)
-        weight = (matrix @ inv) * share_short ** 2
+            return
+        short_carried = carried @ (deficit > 0)
+        weight = (carried @ (deficit / rows_with)) * (short_carried / carries) ** 2
         if weight.sum() <= 0:
-            break
-        batch = int(max(1, min(deficit[short].min(), max_rows - total) // 2))
-        rows = rng.choice(len(matrix), size=batch, p=weight / weight.sum())
-        picked.append(rows)
-        counts += matrix[rows].sum(axis=0)
+            return
+        prob = weight / weight.sum()
+        gain = prob @ short_carried  # short labels a picked row carries, on average
+        batch = int(min(max(1, deficit.sum() // (2 * gain)), max_rows - total))
+        rows = rng.choice(len(matrix), size=batch, p=prob)
+        counts += np.bincount(rows, minlength=len(matrix)) @ matrix
         total += batch
+        yield rows
+
+
+def multilabel_parents(matrix: np.ndarray, wanted: np.ndarray, seed: int, max_rows: int) -> np.ndarray:
+    """Row positions to copy (with repeats) so each label's count reaches ``wanted``, common labels spared."""
+    picked = list(multilabel_batches(matrix, wanted, seed, max_rows))
     return np.concatenate(picked) if picked else np.zeros(0, dtype=int)
 
 

@@ -4,6 +4,8 @@ and the clear errors for a missing corpus, a missing model and a bad config."""
 
 from __future__ import annotations
 
+import json
+
 import nltk
 import numpy as np
 import pandas as pd
@@ -13,8 +15,10 @@ from curator.augment.derive import AUGMENTER, Recipe, RowMaker
 from curator.augment.settings import TextAugmenterSpec
 from curator.augment.text import TextFlow, build
 from curator.config import Normalize, parse_config
+from curator.dedup import content_hash
 from curator.errors import ConfigError, MissingResourceError
 from curator.table import PARENT_ID
+from curator.validate import ValidateStep
 
 from conftest import make_table
 from tiny_models import tiny_masked_lm, tiny_translator
@@ -74,6 +78,40 @@ def test_unchanged_text_is_discarded_as_a_duplicate_of_its_parent():
     assert accepted.empty
     assert set(rejected["rejected_reason"]) == {"augment:duplicate"}
     assert set(rejected["rejected_detail"]) == {"the augmentation left the content unchanged"}
+
+
+def test_new_rows_get_the_rule_sets_fixes_and_are_hashed_after_them():
+    cfg = parse_config({"input": {"path": "x"}, "modality": "text", "rules": ["text-classification"]})
+    table = make_table([s.replace(" the ", " the\u200b ", 1) for s in SENTENCES], LABELS)  # zero-width spaces
+
+    def run(known: pd.Series | None = None):
+        flow = TextFlow.from_specs([TextAugmenterSpec(name="word_swap")], table["text"].tolist())
+        maker = RowMaker(Recipe("text", text=flow), "text", Normalize(), 0, validator=ValidateStep.from_config(cfg),
+                         config=cfg)
+        if known is not None:
+            maker.remember(known)
+        return maker.make(table, np.zeros(len(table), dtype=int), "augment")
+
+    accepted, rejected = run()
+    assert len(accepted) == len(table) and rejected.empty
+    assert not accepted["text"].str.contains("\u200b").any()  # the control_chars fix rule ran on them
+    assert (accepted["content_hash"] == content_hash(accepted, "text", Normalize())).all()
+    # The hash compared with existing rows is the repaired text's: an existing row with that text is a duplicate.
+    accepted, rejected = run(known=content_hash(accepted.head(1), "text", Normalize()))
+    assert rejected["rejected_reason"].tolist() == ["augment:duplicate"]
+    assert rejected["rejected_detail"].tolist() == ["exact duplicate of an existing row"]
+
+
+def test_ledger_details_are_the_canonical_json_of_each_new_row_even_for_awkward_parent_ids():
+    ids = ['plain', 'quo"te', 'back\\slash', '", "', 'a\\", "b', "caf\u00e9 \u6f22", "tab\tnul\x00", ""]
+    table = make_table([f"text number {i}" for i in range(len(ids))]).assign(id=ids)
+    maker = RowMaker(Recipe("duplicate"), "text", Normalize(), 9)
+    accepted, rejected = maker.make(table, np.arange(len(ids)) * 1_000_000, "rebalance:oversample")
+    assert rejected.empty
+    expected = [json.dumps({"augmenter": "duplicate", "params": {"duplicate": {}}, "seed": 9, "copy": c,
+                            "parent": p}, sort_keys=True, separators=(",", ":"))
+                for p, c in zip(ids, range(0, len(ids) * 1_000_000, 1_000_000))]
+    assert accepted["detail"].tolist() == expected
 
 
 def test_flow_draws_each_augmenter_with_its_probability_and_is_seeded():

@@ -4,6 +4,7 @@ train, seeded, redundant rows undersampled first, multi-label, images, the repor
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import curator
+from curator.augment.api import augment_dataset
 from curator.augment.derive import Recipe, RowMaker
 from curator.augment.image import ImageAugmenter, build_pipeline, PRESETS
-from curator.augment.steps import RebalanceStep, TrainContext
+from curator.augment.steps import AugmentStep, RebalanceStep, TrainContext
 from curator.cli import app
 from curator.config import Normalize, parse_config
-from curator.errors import ConfigError
+from curator.errors import ConfigError, InputError
+from curator.rebalance import label_lists, multilabel_batches
 from curator.steps import Context, Runner
 
 from conftest import write_csv
@@ -141,6 +144,58 @@ def test_multilabel_rows_rebalance_by_label_frequency_without_inflating_common_l
     assert common - 100 < 0.25 * (rare - 10)  # most new rows carry the rare label alone
 
 
+def _many_labels(n: int, labels: int, seed: int) -> np.ndarray:
+    """A (rows, labels) matrix with label frequencies from 50% down to 0.2%, every row carrying one."""
+    rng = np.random.default_rng(seed)
+    matrix = rng.random((n, labels)) < np.geomspace(0.5, 0.002, labels)
+    matrix[~matrix.any(axis=1), 0] = True
+    return matrix
+
+
+def test_multilabel_rebalance_meets_every_goal_with_many_labels():
+    matrix = _many_labels(600, 12, seed=4)
+    names = np.array([f"l{k:02d}" for k in range(12)])
+    labels = [json.dumps(names[row].tolist()) for row in matrix]
+    out, runner = _step_run(_table(labels), {"method": "duplicate"}, seed=5)
+    section = runner.ctx.artifacts["rebalance"]
+    assert section["multi_label"] and section["shortfall"] == {}
+    assert all(section["after"][k] >= v for k, v in section["goal"].items())
+    assert set(section["goal"].values()) == {int(matrix.sum(axis=0).max())}  # every label up to the largest
+    again, _ = _step_run(_table(labels), {"method": "duplicate"}, seed=5)
+    assert again["id"].tolist() == out["id"].tolist()
+
+
+def test_multilabel_oversampling_takes_few_passes_over_a_large_table():
+    matrix = _many_labels(20_000, 40, seed=0)
+    counts = matrix.sum(axis=0)
+    wanted = np.full(40, counts.max())
+    batches = list(multilabel_batches(matrix, wanted, seed=0, max_rows=int(wanted.sum())))
+    gained = np.bincount(np.concatenate(batches), minlength=len(matrix)) @ matrix
+    assert (counts + gained >= wanted).all()
+    assert len(batches) <= 2 * np.log2((wanted - counts).sum())  # one pass per halving, not per row
+
+
+def test_a_bracketed_label_that_is_not_json_is_a_plain_label():
+    assert label_lists(pd.Series(["[urgent]", '["a"]'])) is None
+    lists = label_lists(pd.Series(['["a", "b"]', "[]", '["c"]', '["a", "b"]']))
+    assert lists.values.tolist() == ["a", "b", "c", "a", "b"] and lists.lengths.tolist() == [2, 0, 1, 2]
+    labels = ["[urgent]"] * 6 + ['["billing", "late"]'] * 3
+    out, runner = _step_run(_table(labels), {"method": "duplicate"})
+    section = runner.ctx.artifacts["rebalance"]
+    assert not section["multi_label"] and section["after"] == {"[urgent]": 6, '["billing", "late"]': 6}
+    with pytest.raises(ConfigError, match="does not hold lists"):
+        _step_run(_table(labels), {"multi_label": "yes"})
+
+
+def test_augment_alone_reports_bracketed_plain_labels():
+    cfg = parse_config({"input": {"path": "x"}, "modality": "text", "seed": 0, "steps": {"validate": {"enabled": False}},
+                        "augment": {"enabled": True, "text": [{"name": "char_swap"}]}})
+    table = _table(["[urgent]", "[later]", '["a"]'] * 2)
+    runner = Runner(Context(cfg, 0))
+    runner.run(table, [AugmentStep(TrainContext(cfg, table.iloc[0:0]))])
+    assert runner.ctx.artifacts["augment"]["before"] == {"[later]": 2, "[urgent]": 2, '["a"]': 2}
+
+
 def test_multilabel_undersampling_is_a_clear_error():
     with pytest.raises(ConfigError, match="multi-label rows can only be oversampled"):
         _step_run(_table(['["a"]'] * 4 + ['["b"]']), {"strategy": "undersample"})
@@ -204,6 +259,24 @@ def test_a_corrupt_or_escaping_source_image_is_skipped_with_a_reason(tmp_path):
     assert "leaves the dataset root" in why.loc["e", "rejected_detail"]
 
 
+def test_a_transform_or_write_that_fails_on_one_image_rejects_that_row_only(tmp_path):
+    _png(tmp_path / "big.png", (10, 200, 10), 1)  # 64x48
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "tiny.png")
+    crop = ImageAugmenter("crop", [{"name": "CenterCrop", "params": {"height": 32, "width": 32}}])
+    table = pd.DataFrame({"id": ["b", "t"], "image": ["big.png", "tiny.png"], "label": ["x", "x"],
+                          "image_hash": ["h1", "h2"]})
+    maker = RowMaker(Recipe("image", image=crop), "image", Normalize(), 0, root=tmp_path, out_dir=tmp_path / "run")
+    accepted, rejected = maker.make(table, np.zeros(2, dtype=int), "augment")
+    assert list(accepted["parent_id"]) == ["b"] and list(rejected["parent_id"]) == ["t"]
+    assert list(rejected["rejected_reason"]) == ["augment:image_transform_failed"]
+    assert rejected["rejected_detail"].iloc[0].startswith("tiny.png (8x8): CropSizeError")
+    assert not (tmp_path / "run" / rejected["image"].iloc[0]).exists()
+
+    (tmp_path / "out" / "augmented" / "w1.png").mkdir(parents=True)  # a directory where the file goes
+    outcome = crop.augment(tmp_path, ["big.png", "big.png"], [1, 2], tmp_path / "out", ["w1", "w2"])
+    assert outcome[0][0] == "image_write_failed" and outcome[1] is None
+
+
 @pytest.mark.parametrize("specs, message", [
     ([{"name": "Flipp"}], "unknown albumentations transform 'Flipp'; valid: "),
     ([{"name": "Rotate", "params": {"limit": "x"}}], "transform 1 (Rotate): bad params"),
@@ -243,6 +316,25 @@ def test_cli_augment_works_on_a_run_directory(tmp_path, runs):
     new = table[table["parent_id"].notna()]
     assert table["parent_id"].isna().sum() == len(train) and len(new) == 2 * len(train)
     assert set(new["parent_id"]) == set(train["id"])
+
+
+def test_augmenting_a_run_directory_discards_a_new_row_identical_to_a_val_row(tmp_path, runs):
+    run = tmp_path / "run"
+    shutil.copytree(runs["plain"].out_dir, run)
+    first = augment_dataset(run, out=tmp_path / "first", augmenters=["char_delete"], seed=4)
+    made = pd.read_parquet(first.out_dir / "augmented.parquet").dropna(subset=["parent_id"]).iloc[0]
+    val = pd.read_parquet(run / "val.parquet")
+    val.loc[0, ["text", "content_hash"]] = [made["text"], made["content_hash"]]  # val holds that very text
+    val.to_parquet(run / "val.parquet", index=False)
+    again = augment_dataset(run, out=tmp_path / "again", augmenters=["char_delete"], seed=4)
+    dropped = pd.read_parquet(again.out_dir / "dropped.parquet").set_index("id")
+    assert dropped.loc[made["id"], "reason"] == "augment:duplicate"
+    assert dropped.loc[made["id"], "detail"] == "exact duplicate of an existing row"
+    kept = pd.read_parquet(again.out_dir / "augmented.parquet")
+    assert not kept["content_hash"].isin(val["content_hash"]).any()
+    val.drop(columns=["content_hash"]).to_parquet(run / "val.parquet", index=False)
+    with pytest.raises(InputError, match=r"val\.parquet: no column 'content_hash'"):
+        augment_dataset(run, out=tmp_path / "bad", augmenters=["char_delete"], seed=4)
 
 
 def test_multilabel_jsonl_run_lifts_the_rare_label_in_train_only(tmp_path):

@@ -3,7 +3,8 @@
 The result is a directory (written atomically): ``augmented.parquet`` (the input rows that stay,
 plus the new rows with ``parent_id`` and ``augmenter``), ``dropped.parquet`` (undersampled rows and
 discarded augmentations, with reasons), ``ledger.parquet``, ``summary.json``, and ``augmented/`` for
-new images. A run directory's val and test are never read into it.
+new images. Of a run directory's val and test, only the content hashes are read: a new row that
+repeats one of them is discarded (``augment:duplicate``), so augmenting cannot leak them into train.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from ..config import Config, load_config, parse_config
+from ..dedup import CONTENT_HASH
 from ..errors import EmptyDatasetError, InputError, InvariantError
 from ..export import atomic_dir, write_json, write_parquet
 from ..steps import Context, Runner
 from .steps import TrainContext, train_steps
+
+HELD_OUT = ("val", "test")  # the run splits no new row may repeat
 
 
 @dataclass
@@ -28,20 +33,33 @@ class AugmentResult:
     summary: dict
 
 
-def _read(source: Path, cfg: Config | None) -> tuple[Config, pd.DataFrame, Path]:
-    """(config, rows to augment, dataset root) from a run directory or a dataset file."""
+def _read(source: Path, cfg: Config | None) -> tuple[Config, pd.DataFrame, Path, pd.DataFrame]:
+    """(config, rows to augment, dataset root, held-out content hashes) from a run directory or a dataset file."""
     manifest = source / "manifest.json"
     if source.is_dir() and manifest.is_file():
         info = json.loads(manifest.read_text(encoding="utf-8"))
         run_cfg = cfg or parse_config(info["config"], base_dir=source)
-        return run_cfg, pd.read_parquet(source / "train.parquet"), Path(info.get("dataset_root") or source)
+        return (run_cfg, pd.read_parquet(source / "train.parquet"), Path(info.get("dataset_root") or source),
+                _held_out(source, info.get("columns", {}).get("content_hash", CONTENT_HASH)))
     if cfg is None:
         raise InputError(f"{source}: not a run directory (no manifest.json); give --config for a dataset file")
     from ..ingest import ingest
 
     cfg = cfg.model_copy(update={"input": cfg.input.model_copy(update={"path": str(source.resolve())})})
     ingested = ingest(cfg)
-    return cfg, ingested.table, Path(ingested.root)
+    return cfg, ingested.table, Path(ingested.root), ingested.table.iloc[0:0]  # no held-out splits
+
+
+def _held_out(source: Path, column: str) -> pd.DataFrame:
+    """The content hashes of a run directory's val and test rows, as column ``content_hash``."""
+    frames = []
+    for path in (source / f"{name}.parquet" for name in HELD_OUT):
+        if not path.is_file():
+            continue  # a run split without this part
+        if column not in pq.read_schema(path).names:
+            raise InputError(f"{path}: no column {column!r}; expected the content hashes of a curator run")
+        frames.append(pd.read_parquet(path, columns=[column]).rename(columns={column: CONTENT_HASH}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[CONTENT_HASH])
 
 
 def augment_dataset(source: str | Path, *, out: str | Path, config: str | Path | Config | None = None,
@@ -52,7 +70,7 @@ def augment_dataset(source: str | Path, *, out: str | Path, config: str | Path |
     if not source.exists():
         raise InputError(f"{source}: not found")
     cfg = load_config(config) if isinstance(config, (str, Path)) else config
-    cfg, table, root = _read(source, cfg)
+    cfg, table, root, held_out = _read(source, cfg)
     if table.empty:
         raise EmptyDatasetError(f"{source}: no rows to augment")
     overrides = {"enabled": True}
@@ -71,7 +89,7 @@ def augment_dataset(source: str | Path, *, out: str | Path, config: str | Path |
     ctx = Context(config=cfg, seed=cfg.seed, root=root)
     runner = Runner(ctx)
     with atomic_dir(Path(out)) as tmp:
-        result = runner.run(table.reset_index(drop=True), train_steps(TrainContext(cfg, table.iloc[0:0], tmp)))
+        result = runner.run(table.reset_index(drop=True), train_steps(TrainContext(cfg, held_out, tmp)))
         dropped = runner.dropped_rows()
         added = sum(s.added for s in runner.stats)
         if len(table) + added != len(result) + len(dropped):

@@ -8,10 +8,12 @@ text flow, an image pipeline, or a plain copy) and gets:
 - ``parent_id``, and ``augmenter`` (the augmenters that changed it, ``duplicate`` for a copy);
 - a ledger detail holding the augmenter names and parameters as JSON.
 
-Then it goes through the rule set again (the run's :class:`ValidateStep`), and its content hash is
-compared with its parent's and with every existing row of every split, and with the other new rows.
-A row that fails is discarded with ``augment:rule:<name>``, ``augment:duplicate`` or
-``augment:image_unreadable`` (returned as *rejected*: the runner counts it added, then dropped).
+Then it goes through the rule set again (the run's :class:`ValidateStep`): what a ``fix`` rule repairs
+is kept, as in the main run, and the content hash is taken again. That hash is compared with its
+parent's and with every existing row of every split, and with the other new rows.
+A row that fails is discarded with ``augment:rule:<name>``, ``augment:duplicate``,
+``augment:image_unreadable``, ``augment:image_transform_failed`` or ``augment:image_write_failed``
+(returned as *rejected*: the runner counts it added, then dropped).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from ..dedup import CONTENT_HASH, content_hash
 from ..ingest.decode import decode
@@ -37,6 +40,14 @@ _SEP = "\x1f"
 #: New rows per engine batch. Fixed, so a text batch (seeded from its first new id) holds the same rows
 #: on every engine, and the local and Ray runs make the same texts.
 AUGMENT_BATCH_ROWS = 2_048
+
+
+def json_bodies(values: list[str]) -> np.ndarray:
+    """Each string as ``json.dumps`` escapes it, without the quotes: one call for them all. Between two
+    items the text is exactly ``", "``, which an escaped string cannot hold (its quotes are ``\\"``)."""
+    if not values:
+        return np.array([], dtype=object)
+    return np.array(json.dumps(values)[2:-2].split('", "'), dtype=object)
 
 
 def derived_ids(parent_ids: pd.Series, recipe: str, seed: int, copy: np.ndarray) -> np.ndarray:
@@ -101,11 +112,17 @@ class RowMaker:
         return self._check(new, parents, failed)
 
     def _details(self, names: pd.Series, params: dict, copy: np.ndarray, parent_ids: pd.Series) -> np.ndarray:
-        """The ledger detail of each new row: JSON with its augmenters, their parameters, seed, copy, parent."""
-        per_names = {n: {k: params.get(k, {}) for k in n.split("+")} for n in pd.unique(names)}  # a few flows
-        return np.array([json.dumps({"augmenter": n, "params": per_names[n], "seed": self.seed, "copy": int(c),
-                                     "parent": p}, sort_keys=True, separators=(",", ":"))
-                         for n, c, p in zip(names, copy, parent_ids)], dtype=object)
+        """The ledger detail of each new row: JSON with its augmenters, their parameters, seed, copy, parent
+        (keys sorted, compact), joined from a few pieces per flow and the parents' ids escaped in one call."""
+        if names.empty:
+            return np.array([], dtype=object)
+        dump = functools.partial(json.dumps, sort_keys=True, separators=(",", ":"))
+        flows = pd.unique(names)  # a few flows
+        head = {n: '{"augmenter":' + dump(n) + ',"copy":' for n in flows}
+        middle = {n: ',"params":' + dump({k: params.get(k, {}) for k in n.split("+")}) + ',"parent":"' for n in flows}
+        pieces = [names.map(head).to_numpy(), np.asarray(copy, dtype=np.int64).astype(str).astype(object),
+                  names.map(middle).to_numpy(), json_bodies(parent_ids.astype(str).tolist()), f'","seed":{self.seed}}}']
+        return pc.binary_join_element_wise(*pieces, "").to_numpy(zero_copy_only=False)
 
     # -- making ---------------------------------------------------------------------------------
     def _content(self, new: pd.DataFrame, failed: pd.Series) -> tuple[list[str], dict]:
@@ -121,7 +138,8 @@ class RowMaker:
             names = np.array(["+".join(step_names[c]) for c in combos], dtype=object)[np.ravel(which)]
             return list(names), {s.name: s.params for s in flow.steps}
         image = self.recipe.image
-        failed[:] = self._map(new[[ID, IMAGE]], functools.partial(augment_images, image, self.root, self.out_dir))
+        outcome = self._map(new[[ID, IMAGE]], functools.partial(augment_images, image, self.root, self.out_dir))
+        failed[:] = pd.Series(outcome, index=failed.index, dtype=object)
         new[IMAGE] = image.relpath(new[ID])
         return [image.name] * len(new), {image.name: {"transforms": image.specs}}
 
@@ -156,7 +174,11 @@ class RowMaker:
             reason[mask] = code
             detail[mask] = why[mask] if isinstance(why, pd.Series) else why
 
-        mark(failed.notna(), "augment:image_unreadable", failed)
+        code, why = failed.str[0], failed.str[1]
+        for name in sorted(code.dropna().unique()):  # image_unreadable, image_transform_failed...
+            mark(code.eq(name), f"augment:{name}", why)
+        # The rules run first, so the duplicate checks compare the repaired content; their reasons come after.
+        ruled = self._rules(new, reason.isna()) if self.validator is not None else None
         if self.recipe.kind != "duplicate":
             h = new[CONTENT_HASH]
             parent_hash = parents[CONTENT_HASH].to_numpy() if CONTENT_HASH in parents else \
@@ -164,29 +186,46 @@ class RowMaker:
             mark(h.to_numpy() == parent_hash, "augment:duplicate", "the augmentation left the content unchanged")
             mark(isin(h, self.known), "augment:duplicate", "exact duplicate of an existing row")
             mark(h.duplicated() & reason.isna(), "augment:duplicate", "exact duplicate of another new row")
-        if self.validator is not None:
-            mark(*self._rules(new[reason.isna()], new.index))
+        if ruled is not None:
+            mark(*ruled)
         bad = reason.notna()
         accepted = new[~bad]
         rejected = new[bad].assign(rejected_reason=reason[bad], rejected_detail=detail[bad])
         self.remember(accepted[CONTENT_HASH])
         return accepted, rejected
 
-    def _rules(self, rows: pd.DataFrame, index: pd.Index) -> tuple[pd.Series, str, pd.Series]:
-        """The rule set on the new rows: a mask of failures, and their reasons as augment:<reason>."""
-        mask = pd.Series(False, index=index)
-        why = pd.Series(None, index=index, dtype=object)
+    def _rules(self, new: pd.DataFrame, todo: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+        """The rule set on the ``todo`` new rows, as in the main run: what its fix rules repair is written
+        into ``new`` (content hash included). Returns a mask of failures, their reasons as
+        augment:<reason>, and their details."""
+        mask = pd.Series(False, index=new.index)
+        why = pd.Series(None, index=new.index, dtype=object)
+        rows = new[todo.to_numpy()]
         if rows.empty:
-            return mask, "augment:rule", why
+            return mask, why, why
         root = self.out_dir if self.modality == "image" and self.recipe.kind == "image" else self.root
         result = self.validator.apply(rows.drop(columns=["reason", "detail"]), Context(self.config, self.seed, root))
+        self._repair(new, result)
         dropped = result.dropped.set_index("id")
         hit = isin(rows[ID], dropped.index)
         where = rows.index[np.asarray(hit)]
         mask[where] = True
         why[where] = dropped.loc[rows.loc[where, ID], "detail"].astype(str).to_numpy()
         codes = pd.Series("augment:" + dropped.loc[rows.loc[where, ID], "reason"].astype(str).to_numpy(), index=where)
-        return mask, codes.reindex(index), why
+        return mask, codes.reindex(new.index), why
+
+    def _repair(self, new: pd.DataFrame, result) -> None:
+        """Write the values the validator fixed into ``new`` and hash those rows again."""
+        if result.table is None or result.fixed.empty:
+            return
+        columns = list(pd.unique(result.fixed["column"]))
+        fixed = result.table.loc[isin(result.table[ID], result.fixed["id"]), columns]
+        for column in columns:
+            if column not in new or new[column].dtype != fixed[column].dtype:
+                new[column] = new.get(column, pd.Series(None, index=new.index)).astype(object)
+            new.loc[fixed.index, column] = fixed[column]
+        new.loc[fixed.index, CONTENT_HASH] = content_hash(new.loc[fixed.index], self.modality,
+                                                          self.normalize).to_numpy()
 
 
 # -- batch functions (the engine runs them; row-local but for the text flow's per-batch seed) -----------
@@ -198,6 +237,6 @@ def augment_texts(flow: TextFlow, batch: pd.DataFrame) -> tuple[np.ndarray, np.n
 
 
 def augment_images(image: ImageAugmenter, root: Path | None, out_dir: Path | None, batch: pd.DataFrame) -> list:
-    """Write a batch's augmented images (each seeded from its own id); per row, None or why it failed."""
+    """Write a batch's augmented images (each seeded from its own id); per row, None or (reason code, detail)."""
     return image.augment(root, batch[IMAGE].astype(str).tolist(), row_seeds(batch[ID].to_numpy()), out_dir,
                          batch[ID].tolist())

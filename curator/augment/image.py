@@ -8,7 +8,9 @@ A pipeline is a list of transforms by albumentations class name::
 An unknown name or a bad parameter is a one-line error naming the transform (and, for a name,
 listing the valid ones). Every augmented picture is written as ``<out>/augmented/<id>.<ext>`` and the
 table references it by that path relative to the run directory. A source path that leaves the
-dataset root, or a file that cannot be decoded, is skipped with a reason, never raised.
+dataset root or a file that cannot be decoded (``image_unreadable``), a transform that fails on a
+picture, such as a crop larger than it (``image_transform_failed``), and a file that cannot be
+written (``image_write_failed``) skip that row with a reason, never raised.
 """
 
 from __future__ import annotations
@@ -124,15 +126,16 @@ class ImageAugmenter:
         build_pipeline(self.specs)  # a bad transform name or parameter fails here, before any image
 
     def augment(self, root: Path, sources: Sequence[str], seeds: Sequence[int], out_dir: Path,
-                ids: Sequence[str]) -> list[str | None]:
-        """Write each augmented image to ``out_dir/augmented/<id>.<ext>``; per row, None or why it failed."""
+                ids: Sequence[str]) -> list[tuple[str, str] | None]:
+        """Write each augmented image to ``out_dir/augmented/<id>.<ext>``; per row, None or (reason code,
+        detail) for why it failed."""
         (Path(out_dir) / AUGMENTED_DIR).mkdir(parents=True, exist_ok=True)
         jobs = list(zip(sources, seeds, ids))
         chunks = [jobs[i::self.workers] for i in range(self.workers)]
         # A pipeline per thread of this call: calls may run at once on the engine's threads.
         composes = [build_pipeline(self.specs) for _ in range(self.workers)]
 
-        def run(k: int) -> list[tuple[str, str | None]]:
+        def run(k: int) -> list[tuple[str, tuple[str, str] | None]]:
             return [(row_id, self._one(composes[k], root, src, seed, out_dir, row_id)) for src, seed, row_id in chunks[k]]
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
@@ -143,19 +146,29 @@ class ImageAugmenter:
         """Where a new image lives, relative to the run directory (one id or a Series of them)."""
         return f"{AUGMENTED_DIR}/" + row_id + f".{self.ext}"
 
-    def _one(self, compose, root: Path, src: str, seed: int, out_dir: Path, row_id: str) -> str | None:
+    def _one(self, compose, root: Path, src: str, seed: int, out_dir: Path,
+             row_id: str) -> tuple[str, str] | None:
+        """Augment one image; None, or (reason code, detail) when it cannot be read, transformed or written."""
         from PIL import Image, UnidentifiedImageError
 
         path = inside(root, src)
         if path is None:
-            return f"image path {src!r} leaves the dataset root"
+            return "image_unreadable", f"image path {src!r} leaves the dataset root"
         try:
             with Image.open(path) as im:
                 pixels = np.asarray(im.convert("RGB"))
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
-            return f"cannot decode {src}: {type(err).__name__}: {err}".replace(str(path), src)
+            return "image_unreadable", f"cannot decode {src}: {type(err).__name__}: {err}".replace(str(path), src)
         compose.set_random_seed(int(seed) % (1 << 32))
-        out = compose(image=pixels)["image"]
-        Image.fromarray(np.ascontiguousarray(out)).save(Path(out_dir) / self.relpath(row_id),
-                                                        format="PNG" if self.ext == "png" else "JPEG")
+        try:
+            out = compose(image=pixels)["image"]
+        except Exception as err:  # noqa: BLE001 - albumentations and OpenCV raise their own types; a bad row
+            return "image_transform_failed", f"{src} ({pixels.shape[1]}x{pixels.shape[0]}): {type(err).__name__}: {err}"
+        target = Path(out_dir) / self.relpath(row_id)
+        try:
+            Image.fromarray(np.ascontiguousarray(out)).save(target, format="PNG" if self.ext == "png" else "JPEG")
+        except (OSError, TypeError, ValueError) as err:
+            if target.is_file():  # no half-written picture is left behind
+                target.unlink()
+            return "image_write_failed", f"cannot write the augmented {src}: {type(err).__name__}: {err}"
         return None
