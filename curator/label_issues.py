@@ -97,11 +97,16 @@ def load_predictions(path: Path, classes: list[str]) -> pd.DataFrame:
     per class: from ``prob_<label>`` columns, or from a ``probabilities`` (or ``probs``) list column,
     in the order the file's metadata names (``trainer.labels`` or ``curator.labels``), else in
     ``classes`` order."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not path.is_file():
         raise InputError(f"{path}: predictions file not found")
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise InputError(f"{path}: expected a Parquet file of predictions, such as the trainer's "
+                         f"predictions.parquet ({' '.join(str(err).split())[:120]})") from None
     if "id" not in table.column_names:
         raise InputError(f"{path}: expected an 'id' column, got {', '.join(table.column_names)}")
     ids = table.column("id").to_pandas()

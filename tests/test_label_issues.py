@@ -223,6 +223,9 @@ def test_a_malformed_probabilities_list_names_the_first_bad_row(tmp_path, bad, f
     pq.write_table(pa.table({"id": ["r0"], "probabilities": ["0.2 0.3 0.5"]}), tmp_path / "s.parquet")
     with pytest.raises(InputError, match="'probabilities' is string; expected a list of 3 numbers per row"):
         load_predictions(tmp_path / "s.parquet", ["a", "b", "c"])
+    (tmp_path / "p.csv").write_text("id,prob_a,prob_b,prob_c\nr0,0.2,0.3,0.5\n")
+    with pytest.raises(InputError, match=r"p.csv: expected a Parquet file of predictions, such as the trainer's"):
+        load_predictions(tmp_path / "p.csv", ["a", "b", "c"])
 
 
 def test_predictions_cover_some_rows_and_the_cheap_model_the_rest(tickets, tmp_path):

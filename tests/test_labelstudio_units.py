@@ -204,6 +204,9 @@ def test_scores_and_multi_labels_from_lists_maps_nulls_and_empties(tmp_path):
     (tmp_path / "mixed.jsonl").write_text(json.dumps(rows[0]) + "\n" + json.dumps({**rows[3], "probabilities": [1]}))
     with pytest.raises(SourceError, match="mixed.jsonl: cannot read the predictions"):
         predictions.load(tmp_path / "mixed.jsonl", space)
+    (tmp_path / "lists.csv").write_text('id,predicted_label,probabilities\n1,a,"[0.9, 0.1]"\n')
+    with pytest.raises(SourceError, match=r"lists.csv: 'probabilities' holds text such as '\[0.9, 0.1\]'; a CSV"):
+        predictions.load(tmp_path / "lists.csv", space)
     (tmp_path / "none.jsonl").write_text(json.dumps({"id": "1", "predicted_label": ["a", None]}) + "\n")
     with pytest.raises(UnknownLabelError, match="predicted label 'None'"):
         predictions.load(tmp_path / "none.jsonl", space)

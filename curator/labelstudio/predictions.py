@@ -63,7 +63,7 @@ def load(path: str | Path, space: LabelSpace, *, model_version: str | None = Non
     try:
         out = pd.DataFrame({ID: raw[ID].astype(str).to_numpy(dtype=object),
                             LABEL: _labels(raw[label_col].astype(object))})
-        out["score"] = _score(raw, space)
+        out["score"] = _score(raw, path)
     except pa.ArrowInvalid as err:  # a jsonl column that mixes lists, maps and plain values
         raise SourceError(f"{path}: cannot read the predictions ({' '.join(str(err).split())[:160]})") from None
     if MODEL_VERSION in raw and model_version is None:
@@ -95,7 +95,7 @@ def default_version(path: Path) -> str:
     return f"{path.stem}-{sha256_file(path)[:8]}"
 
 
-def _score(raw: pd.DataFrame, space: LabelSpace) -> np.ndarray:
+def _score(raw: pd.DataFrame, path: Path) -> np.ndarray:
     col = next((c for c in SCORE_COLUMNS if c in raw), None)
     if col is not None:
         return pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype=float)
@@ -103,7 +103,11 @@ def _score(raw: pd.DataFrame, space: LabelSpace) -> np.ndarray:
         probs = raw["probabilities"]
         if not probs.notna().any():
             return np.full(len(raw), np.nan)
-        if isinstance(probs.dropna().iloc[0], dict):
+        first = probs.dropna().iloc[0]
+        if isinstance(first, str):
+            raise SourceError(f"{path}: 'probabilities' holds text such as {first[:40]!r}; a CSV cannot carry "
+                              "lists: write one prob_<label> column per label, or JSONL or Parquet")
+        if isinstance(first, dict):
             return _highest_in_maps(pa.array(probs))
         return _highest_in_lists(pa.array(probs))
     prob_cols = [c for c in raw.columns if str(c).startswith("prob_")]

@@ -41,7 +41,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
 
 def cookie_name(token: str) -> str:
     """The session's cookie name: cookies ignore the port, so each session on 127.0.0.1 needs its own
-    name, or one would overwrite another's and be sent to every local server. A hash, never the token."""
+    name, or a second session's cookie overwrites the first's. A hash of the token, never the token."""
     return "curator_review_" + hashlib.sha256(token.encode()).hexdigest()[:8]
 
 
