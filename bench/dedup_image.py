@@ -177,9 +177,9 @@ def _scores(paths: list[Path], embedder) -> dict[str, np.ndarray]:
     h = hash_paths(paths)
     i, j = np.triu_indices(len(paths), 1)
     v, _ = embed_paths(embedder, paths)
-    arrays = decode_all(paths, variant_views()).arrays
-    variants = phash_variants(arrays)
-    left, right = quadrant_pairs(quadrant_hashes(arrays["grid"]))
+    decoded = decode_all(paths, variant_views())
+    variants = phash_variants(decoded.arrays, decoded.aspects)
+    left, right = quadrant_pairs(quadrant_hashes(decoded.arrays["grid"]))
     quadrants = np.isin(i * len(paths) + j, left * len(paths) + right)
     return {"phash": np.bitwise_count(h.phash[i] ^ h.phash[j]),
             "dhash": np.bitwise_count(h.dhash[i] ^ h.dhash[j]),

@@ -10,9 +10,9 @@ one of these comparisons is close:
 - centre ~ centre: edits that touch the borders, such as a small rotation's filled corners;
 - centre ~ rotated: a copy rotated by a few degrees either way. Turning one image 5 degrees
   counter-clockwise undoes a clockwise rotation of the other, so a copy rotated by -5 degrees matches by
-  its original's turned centre, and one rotated by +5 by its own. Measured on 47 photos: 5-degree
-  rotations come within 4 bits (the other variants leave them 2-18 bits apart), 4 to 7 degrees either
-  way within 10 bits on all of them, 3 and 8 degrees on 44-46.
+  its original's turned centre, and one rotated by +5 by its own. Measured on 46 photos: 5-degree
+  rotations come within 8 bits, most within 0-2 (the other variants leave them 2-18 bits apart), 3 to 7
+  degrees either way within 10 bits on all of them bar one at -7, 8 degrees on 44-45.
 
 Other comparisons (mirror ~ mirror repeats whole ~ whole; mirror ~ centre matches nothing we plant;
 whole ~ rotated meets the copy's filled corners) would only add chances of a false match, so they are

@@ -24,13 +24,14 @@ Methods:
 
   Cost: the hash path plus the 224-px path for the files in candidate pairs
   (``stats["verified_files"]``), each file embedded once however many pairs it is in, so the worst
-  case is the embedding path's cost. Measured on bench/dedup_image.py (47 photos x 7 edits, 2 cores):
+  case is the embedding path's cost. Measured on bench/dedup_image.py (46 photos x 7 edits, 2 cores):
   precision 1.0 and recall 1.0 held out (the embedding path's recall), with the model on 0-3% of the
-  files, at 2.2x the CPU of the ``phash`` method (1.8x with no band, ``verify_distance ==
-  max_distance``); the embedding path costs 16.5x. Decoding the extra views is most of it. Files with no near hash and no shared quadrants never reach the model, so an edit that moves
+  files, at 1.9x the CPU of the ``phash`` method (1.5x with no band, ``verify_distance ==
+  max_distance``); the embedding path costs 15x. The model on those few files is most of the extra.
+  Files with no near hash and no shared quadrants never reach the model, so an edit that moves
   every variant past ``verify_distance`` and touches three quadrants is missed (the ``embedding``
   method finds it, at its full cost). The share of files in candidate pairs grows with the collection
-  (distinct photos also fall 11-14 bits apart now and then: 1 pair in 1,081 there), so on many
+  (distinct photos also fall 11-14 bits apart now and then: 1 pair in 1,035 there), so on many
   thousands of photos narrow the band (``verify_distance == max_distance`` leaves only the quadrant
   pairs to the model).
 
@@ -133,7 +134,7 @@ def _scan(paths: list, hashes: str | None, embedder: Embedder | None, workers: i
         rows = start + np.flatnonzero(ok)
         arrays = {name: a[ok] for name, a in part.arrays.items()}
         if var is not None:
-            var[rows] = phash_variants(arrays)
+            var[rows] = phash_variants(arrays, part.aspects[ok])
             quad[rows] = quadrant_hashes(arrays["grid"])
             ph[rows] = var[rows, 0]
         elif ph is not None:

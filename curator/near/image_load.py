@@ -34,10 +34,6 @@ class View:
 
     ``min_source`` is the smallest side the decoded image may have before that resize: a JPEG is
     decoded at the smallest DCT scale (1/2, 1/4, 1/8) that keeps it (0 means twice the view's side).
-    ``crop`` is the share of each side cut off before the resize (0.1: the central 80%), so a hash of
-    the centre comes from the same decode as the hash of the whole image. ``rotate`` turns the decoded
-    image that many degrees counter-clockwise (bilinear, on the reduced decode) before the crop; with a
-    crop inside the rotated frame, the filled corners stay out of the view.
     """
 
     mode: str
@@ -45,8 +41,6 @@ class View:
     height: int
     resample: int = Image.Resampling.LANCZOS
     min_source: int = 0
-    crop: float = 0.0
-    rotate: float = 0.0
 
     def __post_init__(self):
         if self.mode not in ("L", "RGB"):
@@ -55,8 +49,6 @@ class View:
             raise ValueError(f"expected a positive view size, got {self.width}x{self.height}")
         if self.min_source < 0:
             raise ValueError(f"expected min_source >= 0, got {self.min_source}")
-        if not 0.0 <= self.crop < 0.5:
-            raise ValueError(f"expected crop in [0, 0.5), got {self.crop}")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -72,15 +64,8 @@ class View:
 # imagehash resizes with LANCZOS after convert("L"); these views repeat that, from at least 64 px.
 PHASH_VIEW = View("L", 32, 32, min_source=64)
 DHASH_VIEW = View("L", 9, 8, min_source=64)
-CENTRE_CROP = 0.1
-"""Share of each side the centre pHash leaves out: a copy cropped by 10% at each edge is the original's centre."""
-PHASH_CENTRE_VIEW = View("L", 32, 32, min_source=64, crop=CENTRE_CROP)
-ROTATION = 5.0
-"""Degrees the rotated pHash view turns the image: its centre then matches the centre of a copy rotated
-by about that much (measured: 4 to 7 degrees either way, see :mod:`curator.near.hash_variants`)."""
-PHASH_ROTATED_VIEW = View("L", 32, 32, min_source=64, crop=CENTRE_CROP, rotate=ROTATION)
 PHASH_GRID_VIEW = View("L", 64, 64, min_source=64)
-"""The whole image at 64x64, cut into four 32x32 quadrants for the quadrant pHashes."""
+"""The whole image at 64x64: four 32x32 quadrants, and the centre views of :mod:`curator.near.grid_views`."""
 
 
 def embed_view(size: int) -> View:
@@ -91,10 +76,18 @@ def embed_view(size: int) -> View:
 
 @dataclass
 class Decoded:
-    """Views of a batch of images: ``arrays[name]`` has one row per path (zeros where decoding failed)."""
+    """Views of a batch of images: ``arrays[name]`` has one row per path (zeros where decoding failed),
+    and ``sizes`` each image's (width, height) as decoded and oriented (0, 0 where it failed)."""
 
     arrays: dict[str, np.ndarray]
+    sizes: np.ndarray
     errors: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def aspects(self) -> np.ndarray:
+        """Width / height of each image (1 where it failed)."""
+        w, h = self.sizes[:, 0].astype(np.float64), self.sizes[:, 1].astype(np.float64)
+        return np.divide(w, h, out=np.ones(len(w)), where=h > 0)
 
     def __len__(self) -> int:
         return len(next(iter(self.arrays.values()))) if self.arrays else 0
@@ -132,40 +125,36 @@ def make_views(im: Image.Image, views: dict[str, View]) -> dict[str, np.ndarray]
     for name, view in views.items():
         if view.mode not in converted:
             converted[view.mode] = im if im.mode == view.mode else im.convert(view.mode)
-        src = converted[view.mode]
-        if view.rotate:
-            src = src.rotate(view.rotate, Image.Resampling.BILINEAR)
-        box = None
-        if view.crop:
-            dx, dy = view.crop * src.width, view.crop * src.height
-            box = (dx, dy, src.width - dx, src.height - dy)
-        out[name] = np.asarray(src.resize((view.width, view.height), view.resample, box=box))
+        out[name] = np.asarray(converted[view.mode].resize((view.width, view.height), view.resample))
     return out
 
 
 def decode_one(path: str | PathLike, views: dict[str, View],
-               draft: bool = True) -> tuple[dict[str, np.ndarray] | None, str | None]:
-    """The views of one image, or ``(None, error)`` where the file cannot be read as an image."""
+               draft: bool = True) -> tuple[dict[str, np.ndarray] | None, tuple[int, int], str | None]:
+    """The views of one image and its decoded (width, height), or ``(None, (0, 0), error)`` where the
+    file cannot be read as an image."""
     try:
         with Image.open(path) as im:
-            return make_views(prepare(im, views, draft), views), None
+            prepared = prepare(im, views, draft)
+            return make_views(prepared, views), prepared.size, None
     except DECODE_ERRORS as err:
-        return None, f"{type(err).__name__}: {err}"
+        return None, (0, 0), f"{type(err).__name__}: {err}"
 
 
 def decode_batch(paths: Sequence[str | PathLike], views: dict[str, View],
                  draft: bool = True) -> Decoded:
     """Decode ``paths`` in this process into stacked views; failures are zero rows plus an error."""
     arrays = {name: np.zeros((len(paths), *v.shape), dtype=np.uint8) for name, v in views.items()}
+    sizes = np.zeros((len(paths), 2), dtype=np.int64)
     errors = {}
     for i, path in enumerate(paths):
-        got, err = decode_one(path, views, draft)
+        got, sizes[i], err = decode_one(path, views, draft)
         if err is not None:
             errors[i] = err
             continue
         for name, arr in got.items():
             arrays[name][i] = arr
-    return Decoded(arrays, errors)
+    return Decoded(arrays, sizes, errors)
 
 
 def _check_views(views: dict[str, View]) -> None:
@@ -192,7 +181,7 @@ def _concat(parts: list[Decoded], sizes: list[int]) -> Decoded:
     for part, size in zip(parts, sizes):
         errors.update({offset + i: e for i, e in part.errors.items()})
         offset += size
-    return Decoded(arrays, errors)
+    return Decoded(arrays, np.concatenate([p.sizes for p in parts]), errors)
 
 
 def iter_decoded(paths: Sequence[str | PathLike], views: dict[str, View], *, batch: int = 1024,
@@ -252,6 +241,7 @@ def decode_all(paths: Sequence[str | PathLike], views: dict[str, View], **kwargs
     paths = list(paths)
     if not paths:
         _check_views(views)
-        return Decoded({name: np.zeros((0, *v.shape), dtype=np.uint8) for name, v in views.items()})
+        return Decoded({name: np.zeros((0, *v.shape), dtype=np.uint8) for name, v in views.items()},
+                       np.zeros((0, 2), dtype=np.int64))
     parts = list(iter_decoded(paths, views, **kwargs))
     return _concat(parts, [len(p) for p in parts])

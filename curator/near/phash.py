@@ -21,8 +21,8 @@ from os import PathLike
 import numpy as np
 import scipy.fft
 
-from .image_load import (DHASH_VIEW, PHASH_CENTRE_VIEW, PHASH_GRID_VIEW, PHASH_ROTATED_VIEW, PHASH_VIEW,
-                         decode_all)
+from .grid_views import centre_views, turned_views
+from .image_load import DHASH_VIEW, PHASH_GRID_VIEW, PHASH_VIEW, decode_all
 
 HASH_BITS = 64
 
@@ -117,17 +117,19 @@ VARIANTS = ("whole", "mirror", "centre", "rotated")
 
 
 def variant_views() -> dict:
-    """The decode views of :func:`phash_variants` and :func:`quadrant_hashes`: all from one reduced decode."""
-    return {"phash": PHASH_VIEW, "centre": PHASH_CENTRE_VIEW, "rotated": PHASH_ROTATED_VIEW, "grid": PHASH_GRID_VIEW}
+    """The decode views of :func:`phash_variants` and :func:`quadrant_hashes`: both from one reduced decode."""
+    return {"phash": PHASH_VIEW, "grid": PHASH_GRID_VIEW}
 
 
-def phash_variants(arrays: dict[str, np.ndarray]) -> np.ndarray:
+def phash_variants(arrays: dict[str, np.ndarray], aspects: np.ndarray) -> np.ndarray:
     """(N, 4) uint64 pHashes, columns as :data:`VARIANTS`: the whole image, its mirror image (from the
-    same DCT), its centre (:data:`~curator.near.image_load.CENTRE_CROP` cut from each edge), and the
-    same centre of the image turned by :data:`~curator.near.image_load.ROTATION` degrees, from views
-    named as in :func:`variant_views`."""
+    same DCT), its centre, and its centre turned a few degrees (both from the grid view, see
+    :mod:`curator.near.grid_views`), from views named as in :func:`variant_views` and each image's
+    width / height (:attr:`~curator.near.image_load.Decoded.aspects`)."""
     whole, mirror = phash_and_mirror(arrays["phash"])
-    return np.stack([whole, mirror, phash_pixels(arrays["centre"]), phash_pixels(arrays["rotated"])], axis=1)
+    grid = arrays["grid"]
+    return np.stack([whole, mirror, phash_pixels(centre_views(grid)), phash_pixels(turned_views(grid, aspects))],
+                    axis=1)
 
 
 QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
