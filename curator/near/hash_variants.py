@@ -105,7 +105,7 @@ def variant_pairs(variants: np.ndarray, k: int, *, sure: int | None = None,
 
 
 QUADRANT_DISTANCE = 6
-"""Most differing bits for two quadrant pHashes to agree. Measured on 47 photos with a caption across
+"""Most differing bits for two quadrant pHashes to agree. Measured on 46 photos with a caption across
 the lower part: their upper quadrants stay within 0 bits, the lower ones move 2-22; no two different
 photos agree on two quadrants within 10 bits."""
 QUADRANTS_NEEDED = 2

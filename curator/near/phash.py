@@ -136,7 +136,7 @@ QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
 """The quadrant pHashes of :func:`quadrant_hashes`, in column order."""
 FLAT_STD = 6.0
 """Grey-level spread below which a quadrant is flat (a clear sky, a white background, a black border):
-its pHash is noise or shared by every such region, so it gets none. Measured on 47 photos: only
+its pHash is noise or shared by every such region, so it gets none. Measured on 46 photos: only
 near-empty regions fall below it (0.1-3.7), the dimmest textured ones (a defocused page, the Hubble
 deep field) sit at 9.5-13."""
 
