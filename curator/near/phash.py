@@ -143,7 +143,7 @@ deep field) sit at 9.5-13."""
 
 def quadrant_hashes(grid: np.ndarray) -> np.ndarray:
     """(N, 4) uint64 pHashes of the quadrants of (N, 64, 64) grey pixels, columns as :data:`QUADRANTS`;
-    0 for a flat quadrant (a pHash is all zeros only for a blank image) (pixel std below :data:`FLAT_STD`).
+    0 for a flat quadrant, one whose pixel std is below :data:`FLAT_STD` (no pHash of a real picture is 0).
 
     A caption, logo or watermark over part of a copy moves its whole-image pHash, sometimes past any
     threshold, but leaves the quadrants it does not touch as they were.
