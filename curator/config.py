@@ -75,6 +75,8 @@ class NearDedupConfig(_Model):
     min_cosine: float = Field(0.85, gt=0, le=1)
     # combined: hash-variant pairs from max_distance to this many bits go to the embedding check
     verify_distance: int = Field(14, ge=0, le=63)
+    # combined: the most files the embedding check may take, as a share of all (likeliest pairs first)
+    verify_share: float = Field(0.1, gt=0, le=1)
     embedder: str | None = None
     # decontamination: drop rows that near-duplicate a reference dataset or a saved index (.npz)
     against: str | None = None

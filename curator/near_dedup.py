@@ -113,7 +113,8 @@ class NearDedupStep(Step):
         embedder = self._embedder() if self.p.method in ("embedding", "combined") else None
         found = find_near_duplicate_images(paths, self.p.method, max_distance=self.p.max_distance,
                                            min_cosine=self.p.min_cosine, embedder=embedder, engine=ctx.engine,
-                                           verify_distance=max(self.p.verify_distance, self.p.max_distance))
+                                           verify_distance=max(self.p.verify_distance, self.p.max_distance),
+                                           verify_share=self.p.verify_share)
         bad = sorted(found.errors)
         unreadable = decisions(table[ID].to_numpy()[bad], "image_unreadable",
                                [found.errors[i] for i in bad]) if bad else decisions([], None)

@@ -17,7 +17,8 @@ from curator.near.embed import OnnxEmbedder, TransformersEmbedder, embed_paths, 
 from curator.near.embed_search import cosine_of_pairs, cosine_pairs, cosine_query
 from curator.near.hamming import band_layout, hamming_pairs, hamming_query
 from curator.near.grid_views import ROTATION, centre_views, turned_views, view_matrix
-from curator.near.image_dedup import ImagePairs, find_near_duplicate_images, union_pairs
+from curator.near import image_dedup
+from curator.near.image_dedup import ImagePairs, find_near_duplicate_images, union_pairs, within_budget
 from curator.near.hash_variants import ALLOWED, ROTATED, closest_distance, quadrant_pairs, variant_pairs
 from curator.near.image_load import PHASH_VIEW, View, decode_all, embed_view
 from curator.near.phash import (bits_to_uint64, dhash_pixels, hash_paths, phash_and_mirror, phash_pixels,
@@ -553,6 +554,40 @@ def test_combined_asks_the_model_only_about_pairs_between_the_sure_and_the_wide_
     assert result.stats["candidate_pairs"] == 3 and result.stats["verified_files"] == 6
     assert result.pairs.left.tolist() == [0, 2, 4] and result.pairs.right.tolist() == [1, 3, 5]
     assert set(result.pairs.method) == {"embedding"} and (result.pairs.similarity >= 0.85).all()
+
+
+def test_the_model_budget_takes_quadrant_pairs_first_then_the_closest():
+    cands = ImagePairs(np.array([0, 0, 1, 2, 5]), np.array([1, 3, 4, 6, 6]),
+                       np.array([0.80, 0.83, 0.78, 0.50, 0.81], np.float32),
+                       np.array(["phash:centre~centre", "phash:whole~whole", "phash:whole~mirror", "phash:quadrants",
+                                 "phash:whole~whole"], dtype=object))
+    # checking order: (2, 6) quadrants, then (0, 3) .83, (5, 6) .81, (0, 1) .80, (1, 4) .78
+    for budget, kept in [(2, [(2, 6)]), (3, [(2, 6)]), (5, [(0, 3), (2, 6), (5, 6)]),
+                         (6, [(0, 1), (0, 3), (2, 6), (5, 6)]), (7, [(0, 1), (0, 3), (1, 4), (2, 6), (5, 6)])]:
+        checked, unchecked = within_budget(cands, budget)
+        assert list(zip(checked.left.tolist(), checked.right.tolist())) == kept and unchecked == 5 - len(kept)
+    files = {*checked.left.tolist(), *checked.right.tolist()}
+    assert len(files) == 7
+    against, unchecked = within_budget(cands, 4, offset=10)  # right indexes a reference: 6 is not 6
+    assert list(zip(against.left.tolist(), against.right.tolist())) == [(0, 3), (2, 6)] and unchecked == 3
+
+
+def test_combined_embeds_no_more_files_than_its_budget(tmp_path, onnx_embedder, monkeypatch):
+    paths = []
+    for name in ["astronaut.png", "coffee.png", "rocket.jpg"]:  # 15% cut from each edge: 12-14 bits away
+        im = Image.open(photo(name)).convert("RGB")
+        w, h = im.size
+        cut = im.crop((w * 3 // 20, h * 3 // 20, w - w * 3 // 20, h - h * 3 // 20))
+        for kind, img in {"orig": im, "cut": cut}.items():
+            paths.append(tmp_path / f"{Path(name).stem}_{kind}.jpg")
+            img.save(paths[-1], quality=90)
+    monkeypatch.setattr(image_dedup, "VERIFY_FLOOR", 1)
+    result = find_near_duplicate_images(paths, "combined", max_distance=8, verify_distance=16, verify_share=0.5,
+                                        embedder=onnx_embedder)
+    assert result.stats["candidate_pairs"] == 3 and result.stats["unchecked_pairs"] == 2
+    assert result.stats["verified_files"] == 2 and len(result.pairs) == 1
+    with pytest.raises(ValueError, match=r"expected verify_share in \(0, 1\], got 0"):
+        find_near_duplicate_images(paths, "combined", verify_share=0)
 
 
 def test_combined_against_a_reference_finds_the_mirrored_copies(planted):

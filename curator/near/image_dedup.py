@@ -23,17 +23,17 @@ Methods:
      accepted when that cosine is >= ``min_cosine``.
 
   Cost: the hash path plus the 224-px path for the files in candidate pairs
-  (``stats["verified_files"]``), each file embedded once however many pairs it is in, so the worst
-  case is the embedding path's cost. Measured on bench/dedup_image.py (46 photos x 7 edits, 2 cores):
-  precision 1.0 and recall 1.0 held out (the embedding path's recall), with the model on 0-3% of the
-  files, at 1.9x the CPU of the ``phash`` method (1.5x with no band, ``verify_distance ==
-  max_distance``); the embedding path costs 15x. The model on those few files is most of the extra.
-  Files with no near hash and no shared quadrants never reach the model, so an edit that moves
-  every variant past ``verify_distance`` and touches three quadrants is missed (the ``embedding``
-  method finds it, at its full cost). The share of files in candidate pairs grows with the collection
-  (distinct photos also fall 11-14 bits apart now and then: 1 pair in 1,035 there), so on many
-  thousands of photos narrow the band (``verify_distance == max_distance`` leaves only the quadrant
-  pairs to the model).
+  (``stats["verified_files"]``), each file embedded once however many pairs it is in, and at most
+  ``verify_share`` of the files (10%; at least :data:`VERIFY_FLOOR`): quadrant pairs first, then the
+  closest, the rest counted in ``stats["unchecked_pairs"]``. Measured on bench/dedup_image.py (46
+  photos x 7 edits, 2 cores): precision 1.0 and recall 1.0 held out (the embedding path's recall),
+  with the model on 0-3% of the files, at 1.9x the CPU of the ``phash`` method (1.5x with no band,
+  ``verify_distance == max_distance``); the embedding path costs 15x. The model on those few files is
+  most of the extra. Files with no near hash and no shared quadrants never reach the model, so an
+  edit that moves every variant past ``verify_distance`` and touches three quadrants is missed (the
+  ``embedding`` method finds it, at its full cost). Pairs of distinct photos in the band grow with
+  the square of the collection (1 in 1,035 pairs there; among 100k random hashes, 136k pairs), so
+  past some thousands of photos the budget binds: narrow the band, or raise ``verify_share``.
 
 Similarity is the cosine for embedding pairs and ``1 - distance / 64`` for hash pairs.
 With ``reference`` paths, only pairs between ``paths`` (``left``) and ``reference`` (``right``) are
@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from os import PathLike
 
 import functools
+import math
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,8 @@ METHODS = ("phash", "dhash", "embedding", "combined")
 DEFAULT_MAX_DISTANCE = 10
 DEFAULT_MIN_COSINE = 0.85
 DEFAULT_VERIFY_DISTANCE = 14  # the model for edits no variant models, such as 15% crops (12-14 bits away)
+DEFAULT_VERIFY_SHARE = 0.1  # the most files the combined method embeds, as a share of all files,
+VERIFY_FLOOR = 256  # or this many (a few seconds of the model), whichever is more
 
 
 @dataclass
@@ -280,22 +283,42 @@ def _quadrant_pairs(scan: _Scan, ref: _Scan | None, k: int) -> ImagePairs:
     return _pairs(ok[left[keep]], theirs[right[keep]], 1.0 - dist[keep] / BITS, "phash:quadrants")
 
 
+def within_budget(candidates: ImagePairs, budget: int, offset: int = 0) -> tuple[ImagePairs, int]:
+    """The candidates most likely to be duplicates (quadrant pairs first, then the closest) whose files,
+    each counted once, number at most ``budget``; and how many candidates are left unchecked. With a
+    reference, ``offset`` is the number of paths, so ``right`` (a reference file) counts apart."""
+    if not len(candidates):
+        return candidates, 0
+    right = candidates.right + offset
+    order = np.lexsort((np.arange(len(candidates)), -candidates.similarity, candidates.method != "phash:quadrants"))
+    files = np.stack([candidates.left[order], right[order]], axis=1).ravel()  # in checking order
+    _, first = np.unique(files, return_index=True)
+    new_files = np.bincount(first // 2, minlength=len(order))  # files each candidate adds to the check
+    fits = np.cumsum(new_files) <= budget  # a prefix of the checking order
+    keep = np.sort(order[fits])
+    return ImagePairs(*(getattr(candidates, f)[keep] for f in ("left", "right", "similarity", "method"))), \
+        int((~fits).sum())
+
+
 def _combined(scan: _Scan, ref: _Scan | None, k: int, wide: int, threshold: float,
-              verifier: Embedder, workers: int) -> tuple[ImagePairs, dict]:
+              verifier: Embedder, workers: int, share: float) -> tuple[ImagePairs, dict]:
     """Steps 2-3 of the cascade in the module docstring."""
     hashed, banded = _variant_pairs(scan, ref, k, wide)
     by_quadrant = _quadrant_pairs(scan, ref, k)
     near = union_pairs(banded, by_quadrant)
-    candidates = _candidates(hashed, near, len(scan.paths), None if ref is None else len(ref.paths))
+    n, m = len(scan.paths), None if ref is None else len(ref.paths)
+    candidates = _candidates(hashed, near, n, m)
+    budget = max(VERIFY_FLOOR, math.ceil(share * (n + (m or 0))))
+    checked, unchecked = within_budget(candidates, budget, 0 if m is None else n)
     stats = {"hash_pairs": len(hashed), "near_pairs": len(banded), "quadrant_pairs": len(by_quadrant),
-             "candidate_pairs": len(candidates), "verified_files": 0}
-    if not len(candidates):
+             "candidate_pairs": len(candidates), "unchecked_pairs": unchecked, "verified_files": 0}
+    if not len(checked):
         return hashed, stats
-    verified, stats["verified_files"] = _verify(candidates, scan, ref, verifier, threshold, workers)
+    verified, stats["verified_files"] = _verify(checked, scan, ref, verifier, threshold, workers)
     return union_pairs(hashed, verified), stats
 
 
-def _check_args(method: str, max_distance: int, min_cosine: float, verify_distance: int) -> None:
+def _check_args(method: str, max_distance: int, min_cosine: float, verify_distance: int, verify_share: float) -> None:
     """Guard clauses for :func:`find_near_duplicate_images`."""
     if method not in METHODS:
         raise ValueError(f"expected method in {METHODS}, got {method!r}")
@@ -305,6 +328,8 @@ def _check_args(method: str, max_distance: int, min_cosine: float, verify_distan
         raise ValueError(f"expected max_distance <= verify_distance < {BITS}, got {verify_distance}")
     if not -1.0 <= min_cosine <= 1.0:
         raise ValueError(f"expected min_cosine in [-1, 1], got {min_cosine}")
+    if not 0.0 < verify_share <= 1.0:
+        raise ValueError(f"expected verify_share in (0, 1], got {verify_share}")
 
 
 def find_near_duplicate_images(paths: Sequence[str | PathLike], method: str = "combined", *,
@@ -312,6 +337,7 @@ def find_near_duplicate_images(paths: Sequence[str | PathLike], method: str = "c
                                max_distance: int = DEFAULT_MAX_DISTANCE,
                                min_cosine: float = DEFAULT_MIN_COSINE,
                                verify_distance: int = DEFAULT_VERIFY_DISTANCE,
+                               verify_share: float = DEFAULT_VERIFY_SHARE,
                                embedder: Embedder | None = None,
                                workers: int = 2, batch: int = 1024, block: int = 2048,
                                engine: Engine | None = None) -> NearImageResult:
@@ -319,11 +345,14 @@ def find_near_duplicate_images(paths: Sequence[str | PathLike], method: str = "c
 
     ``max_distance``: most differing pHash/dHash bits. ``min_cosine``: least cosine of ``embedder``
     (default: the ONNX ResNet-50 at 224 px) for an embedding pair. ``verify_distance``: the combined
-    method checks pairs up to this many bits with the embedder.
+    method checks pairs up to this many bits with the embedder. ``verify_share``: the most files it
+    embeds, as a share of all files or :data:`VERIFY_FLOOR`, whichever is more (the likeliest
+    candidates first; ``stats["unchecked_pairs"]`` counts the rest), so its cost stays bounded on a
+    large collection.
     Unreadable files are in ``errors`` (index -> message) and take part in no pair. Files are decoded,
     hashed and embedded batch by batch on ``engine`` (default: the local engine, ``workers`` processes).
     """
-    _check_args(method, max_distance, min_cosine, verify_distance)
+    _check_args(method, max_distance, min_cosine, verify_distance, verify_share)
     paths = list(paths)
     embedder = embedder or (OnnxEmbedder() if method in ("embedding", "combined") else None)
     hashes = {"embedding": None, "combined": "variants"}.get(method, method)
@@ -337,7 +366,7 @@ def find_near_duplicate_images(paths: Sequence[str | PathLike], method: str = "c
     elif method == "embedding":
         pairs = _cosine_pairs(scan, ref, min_cosine, block)
     else:
-        pairs, stats = _combined(scan, ref, max_distance, verify_distance, min_cosine, embedder, workers)
+        pairs, stats = _combined(scan, ref, max_distance, verify_distance, min_cosine, embedder, workers, verify_share)
     n, m = len(paths), 0 if ref is None else len(ref.paths)
     labels = components(n + m, pairs.left, pairs.right + (n if ref is not None else 0))
     return NearImageResult(scan.errors, pairs, labels, {} if ref is None else ref.errors, stats)
