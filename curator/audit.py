@@ -111,12 +111,16 @@ def word_diff(kept: str | None, other: str | None) -> list[dict]:
     return out
 
 
+CASCADE_STATS = ("hash_pairs", "near_pairs", "quadrant_pairs", "candidate_pairs", "unchecked_pairs", "verified_files")
+
+
 def near_summary(artifacts: dict) -> dict | None:
     art = artifacts.get("dedup_near")
     if not art or "histogram" not in art:
         return None
+    cascade = {k: art[k] for k in CASCADE_STATS if k in art}  # the combined image method's counts
     return {"measure": art.get("measure"), "threshold": art.get("threshold"), "histogram": art["histogram"],
-            "counts_near_threshold": art.get("counts_near_threshold", [])}
+            "counts_near_threshold": art.get("counts_near_threshold", []), **({"cascade": cascade} if cascade else {})}
 
 
 def validation_summary(artifacts: dict) -> dict | None:

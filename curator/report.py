@@ -221,8 +221,9 @@ def _near(near: Any) -> dict[str, Any] | None:
     chart = None
     if len(edges) == len(counts) + 1 and counts:
         chart = charts.histogram(edges, {"verified pairs": counts}, "Similarity of near-duplicate pairs")
+    cascade = {k: _int(v) for k, v in _get(near, "cascade").items()}
     return {"measure": near.get("measure"), "threshold": near.get("threshold"), "chart": chart,
-            "counts": [_get(r) for r in _list(near.get("counts_near_threshold"))]}
+            "counts": [_get(r) for r in _list(near.get("counts_near_threshold"))], "cascade": cascade or None}
 
 
 def _validation(validation: Any) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
 import curator
 from curator.config import parse_config
@@ -98,6 +99,20 @@ def test_image_near_duplicates_are_found_by_phash(tmp_path):
     near = set(result.read("dropped").query("reason == 'near_duplicate'")["source"])
     found = sum(1 for a, b in planted["near_duplicates"] if {a.removeprefix("data/"), b.removeprefix("data/")} & near)
     assert found == len(planted["near_duplicates"])
+
+
+def test_the_combined_method_finds_them_too_and_its_report_says_what_the_model_checked(tmp_path):
+    cfg = parse_config({**yaml.safe_load((SAMPLE / "images" / "curator.yaml").read_text()),
+                        "steps": {"dedup_near": {"method": "combined"}}}, base_dir=SAMPLE / "images")
+    result = curator.run(cfg, out=tmp_path / "out")
+    planted = json.loads((SAMPLE / "images" / "planted.json").read_text())
+    near = set(result.read("dropped").query("reason == 'near_duplicate'")["source"])
+    found = sum(1 for a, b in planted["near_duplicates"] if {a.removeprefix("data/"), b.removeprefix("data/")} & near)
+    assert found == len(planted["near_duplicates"])
+    cascade = json.loads((tmp_path / "out" / "report.json").read_text())["near_duplicates"]["cascade"]
+    assert cascade["hash_pairs"] >= len(planted["near_duplicates"]) and cascade["unchecked_pairs"] == 0
+    assert cascade["verified_files"] <= 2 * cascade["candidate_pairs"]
+    assert f"checked on {cascade['verified_files']} files" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_a_run_drops_rows_that_near_duplicate_a_reference(tmp_path):

@@ -431,6 +431,21 @@ def test_image_report_uses_thumbnails_in_groups_and_grid():
     assert "circle/broken.png" in html
 
 
+def test_the_combined_image_method_says_what_its_embedding_check_did():
+    data = image_report()
+    cascade = {"hash_pairs": 1175, "near_pairs": 75, "quadrant_pairs": 8, "candidate_pairs": 7, "unchecked_pairs": 0,
+               "verified_files": 14}
+    data["near_duplicates"] = {"measure": "combined", "threshold": 10, "cascade": cascade,
+                               "histogram": {"edges": [0.0, 0.5, 1.0], "counts": [0, 3]}}
+    html = render_html(data)
+    assert "Combined method: 1,175 pairs close by a pHash variant, accepted; 7 candidate pairs" in html
+    assert "checked on 14 files" in html and "left unchecked" not in html
+    data["near_duplicates"]["cascade"] = cascade | {"unchecked_pairs": 1234}
+    assert "1,234 candidate pairs were left unchecked</strong>" in render_html(data)
+    del data["near_duplicates"]["cascade"]
+    assert "Combined method" not in render_html(data)
+
+
 def test_unbalanced_totals_are_called_out():
     data = text_report()
     data["totals"]["rows_kept"] = 1
