@@ -27,7 +27,7 @@ Methods:
   ``verify_share`` of the files (10%; at least :data:`VERIFY_FLOOR`): quadrant pairs first, then the
   closest, the rest counted in ``stats["unchecked_pairs"]``. Measured on bench/dedup_image.py (46
   photos x 7 edits, 2 cores): precision 1.0 and recall 1.0 held out (the embedding path's recall),
-  with the model on 0-3% of the files, at 1.9x the CPU of the ``phash`` method (1.5x with no band,
+  with the model on 0-3% of the files, at 1.9-2.0x the CPU of the ``phash`` method (1.5x with no band,
   ``verify_distance == max_distance``); the embedding path costs 15x. The model on those few files is
   most of the extra. Files with no near hash and no shared quadrants never reach the model, so an
   edit that moves every variant past ``verify_distance`` and touches three quadrants is missed (the
