@@ -173,6 +173,25 @@ def label_lists(labels: pd.Series) -> LabelLists | None:
     return LabelLists(flat[starts + within], lengths)
 
 
+def first_plain_label(labels: pd.Series) -> int | None:
+    """Position of the first label that is neither a list nor a string holding a JSON array, for an
+    error message (it stops there); None when there is none."""
+    parsed: dict[str, bool] = {}
+    for i, value in enumerate(labels.to_numpy(dtype=object)):
+        if isinstance(value, list | tuple | np.ndarray):
+            continue
+        if not isinstance(value, str) or not parsed.setdefault(value, _json_list(value)):
+            return i
+    return None
+
+
+def _json_list(value) -> bool:
+    try:
+        return isinstance(value, str) and isinstance(json.loads(value), list)
+    except ValueError:
+        return False
+
+
 def label_matrix(lists: LabelLists) -> tuple[np.ndarray, list[str]]:
     """(rows, labels) bool matrix of which labels each row carries, and the label names, sorted."""
     cols, names = pd.factorize(lists.values, sort=True)

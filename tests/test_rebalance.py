@@ -23,7 +23,7 @@ from curator.augment.steps import AugmentStep, RebalanceStep, TrainContext
 from curator.cli import app
 from curator.config import Normalize, parse_config
 from curator.errors import ConfigError, InputError
-from curator.rebalance import label_lists, multilabel_batches
+from curator.rebalance import first_plain_label, label_lists, multilabel_batches
 from curator.steps import Context, Runner
 
 from conftest import write_csv
@@ -183,8 +183,10 @@ def test_a_bracketed_label_that_is_not_json_is_a_plain_label():
     out, runner = _step_run(_table(labels), {"method": "duplicate"})
     section = runner.ctx.artifacts["rebalance"]
     assert not section["multi_label"] and section["after"] == {"[urgent]": 6, '["billing", "late"]': 6}
-    with pytest.raises(ConfigError, match="does not hold lists"):
+    with pytest.raises(ConfigError, match=r"does not hold lists \(JSON arrays such as \[\"a\", \"b\"\]\): row \S+ has '\[urgent\]'"):
         _step_run(_table(labels), {"multi_label": "yes"})
+    assert first_plain_label(pd.Series(['["a"]', ["b"], '["a"]', "[urgent]"])) == 3
+    assert first_plain_label(pd.Series([["a"], None])) == 1 and first_plain_label(pd.Series(['["a"]', ("b",)])) is None
 
 
 def test_augment_alone_reports_bracketed_plain_labels():

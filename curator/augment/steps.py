@@ -17,8 +17,8 @@ from ..audit import word_diff
 from ..dedup import CONTENT_HASH, content_hash
 from ..errors import ConfigError
 from ..ledger import decisions, empty_decisions
-from ..rebalance import (band_keys_for, goals, label_counts, label_lists, label_matrix, multilabel_parents,
-                         oversample_parents, redundancy, seeded_order, undersample)
+from ..rebalance import (band_keys_for, first_plain_label, goals, label_counts, label_lists, label_matrix,
+                         multilabel_parents, oversample_parents, redundancy, seeded_order, undersample)
 from ..steps import Context, Step, StepResult
 from ..table import ID, IMAGE, LABEL, PARENT_ID, TEXT
 from .derive import AUGMENTER, Recipe, RowMaker
@@ -131,7 +131,10 @@ class RebalanceStep(Step):
         rcfg, content = self.cfg.rebalance, TEXT if self.cfg.modality == "text" else IMAGE
         lists = None if rcfg.multi_label == "no" else label_lists(table[LABEL])
         if rcfg.multi_label == "yes" and lists is None:
-            raise ConfigError("rebalance.multi_label: yes, but the label column does not hold lists (JSON arrays)")
+            at = first_plain_label(table[LABEL])
+            where = "" if at is None else f": row {table[ID].iloc[at]} has {table[LABEL].iloc[at]!r}"
+            raise ConfigError("rebalance.multi_label: yes, but the label column does not hold lists "
+                              f"(JSON arrays such as [\"a\", \"b\"]){where}")
         order = seeded_order(table[ID], ctx.seed)
         if lists is None:
             counts = table[LABEL].astype(str).value_counts().sort_index()
