@@ -191,10 +191,11 @@ class Runner:
         if unknown.any():
             raise InvariantError(f"step {name!r} dropped ids that were not in its input: "
                                  f"{dropped[unknown].head(3).tolist()}")
+        new = result.added[ID] if result.added is not None and len(result.added) else ids.iloc[0:0]
         for label, frame in (("flagged", result.flagged), ("fixed", result.fixed)):
-            bad = ~isin(frame["id"], ids)
+            bad = ~(isin(frame["id"], ids) | isin(frame["id"], new))  # a rule may flag or fix a new row too
             if bad.any():
-                raise InvariantError(f"step {name!r} {label} ids that were not in its input: "
+                raise InvariantError(f"step {name!r} {label} ids that were neither in its input nor added: "
                                      f"{frame['id'][bad].head(3).tolist()}")
         made = [f for f in (result.added, result.rejected) if f is not None and len(f)]
         for added in made:

@@ -13,11 +13,13 @@ import pytest
 
 from curator.augment.derive import AUGMENTER, Recipe, RowMaker
 from curator.augment.settings import TextAugmenterSpec
+from curator.augment.steps import AugmentStep, TrainContext
 from curator.augment.text import TextFlow, build
 from curator.config import Normalize, parse_config
 from curator.dedup import content_hash
 from curator.errors import ConfigError, MissingResourceError
-from curator.table import PARENT_ID
+from curator.steps import Context, Runner
+from curator.table import ID, PARENT_ID
 from curator.validate import ValidateStep
 
 from conftest import make_table
@@ -100,6 +102,28 @@ def test_new_rows_get_the_rule_sets_fixes_and_are_hashed_after_them():
     accepted, rejected = run(known=content_hash(accepted.head(1), "text", Normalize()))
     assert rejected["rejected_reason"].tolist() == ["augment:duplicate"]
     assert rejected["rejected_detail"].tolist() == ["exact duplicate of an existing row"]
+
+
+def test_the_ledger_records_what_the_rule_set_fixed_and_flagged_on_new_rows():
+    cfg = parse_config({"input": {"path": "x"}, "modality": "text", "seed": 0, "rules": ["text-classification"],
+                        "augment": {"enabled": True, "text": [{"name": "word_swap"}]}})
+    texts = [s.replace(" the ", " the\u200b ", 1) for s in SENTENCES]  # zero-width spaces: a fix rule
+    texts[0] += " sooooooooooooooo slow"  # a run of 15: the repeated_chars warn rule
+    table = make_table(texts, LABELS)
+    repaired = table[ID][table["text"].str.contains("\u200b")]
+    runner = Runner(Context(cfg, 0))
+    out = runner.run(table, [AugmentStep(TrainContext(cfg, table.iloc[0:0]))])
+    new = out[out[PARENT_ID].notna()]
+    assert len(new) == len(table)
+    ledger = runner.ledger.to_frame()
+    fixed = ledger[(ledger["action"] == "fixed") & ledger["id"].isin(new[ID])]
+    assert 3 <= len(repaired) < len(table) and set(fixed["reason"]) == {"rule:control_chars"}
+    assert set(new.set_index(ID).loc[fixed["id"], PARENT_ID]) == set(repaired)
+    assert fixed["old_value"].str.contains("\u200b").all() and not fixed["new_value"].str.contains("\u200b").any()
+    flagged = ledger[(ledger["action"] == "flagged") & ledger["id"].isin(new[ID])]
+    assert flagged["reason"].tolist() == ["rule:repeated_chars"]
+    assert new.set_index(ID).loc[flagged["id"].iloc[0], PARENT_ID] == table[ID].iloc[0]
+    assert runner.stats[-1].fixed == len(repaired) and runner.stats[-1].flagged == 1
 
 
 def test_ledger_details_are_the_canonical_json_of_each_new_row_even_for_awkward_parent_ids():

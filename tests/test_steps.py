@@ -89,7 +89,9 @@ def test_real_steps_account_for_every_row(texts, labels, policy):
 @pytest.mark.parametrize("result, message", [
     (StepResult(dropped=decisions(["nope"], "x")), "dropped ids that were not in its input"),
     (StepResult(dropped=decisions(["r0", "r0"], "x")), "dropped the same id twice"),
-    (StepResult(flagged=decisions(["ghost"], "x")), "flagged ids that were not in its input"),
+    (StepResult(flagged=decisions(["ghost"], "x")), "flagged ids that were neither in its input nor added"),
+    (StepResult(added=make_table(["new"]).assign(id="n1", parent_id="r0"), fixed=decisions(["n2"], "x")),
+     "fixed ids that were neither in its input nor added"),
     (StepResult(table=make_table(["only one"])), "returned a table whose rows differ"),
     (StepResult(added=make_table(["new"]).assign(id="n1")), "added rows without a parent_id"),
     (StepResult(added=make_table(["new"]).assign(id="r1", parent_id="r0")), "not new and unique"),

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from ..dedup import CONTENT_HASH, content_hash
 from ..ingest.decode import decode
+from ..ledger import empty_decisions
 from ..steps import Context
 from ..table import ID, IMAGE, IMAGE_FORMAT, IMAGE_HASH, IMAGE_HEIGHT, IMAGE_WIDTH, PARENT_ID, TEXT, hash64, isin, to_hex
 from .image import ImageAugmenter
@@ -93,6 +94,18 @@ class RowMaker:
     config: Any = None
     engine: Any = None        # where the augmenters' batches run (curator.engine); None: in this process
     known: pd.Index = field(default_factory=lambda: pd.Index([], dtype=object))  # content hashes in use
+    #: What the rule set flagged and fixed on the new rows it checked ("flagged"/"fixed" -> decisions).
+    ruled: dict[str, list[pd.DataFrame]] = field(default_factory=lambda: {"flagged": [], "fixed": []})
+
+    def decisions_for(self, accepted: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(flagged, fixed) ledger decisions of the rule set on the ``accepted`` new rows, as the main
+        run records them on its own rows (a rejected row's are moot: its drop is what is recorded)."""
+        out = []
+        for kind in ("flagged", "fixed"):
+            frames = [f for f in self.ruled[kind] if len(f)]
+            frame = pd.concat(frames, ignore_index=True) if frames else empty_decisions()
+            out.append(frame[isin(frame["id"], accepted[ID])].reset_index(drop=True))
+        return out[0], out[1]
 
     def remember(self, hashes: pd.Series) -> None:
         self.known = self.known.append(pd.Index(hashes.dropna().astype(str).to_numpy(), dtype=object))
@@ -206,6 +219,8 @@ class RowMaker:
         root = self.out_dir if self.modality == "image" and self.recipe.kind == "image" else self.root
         result = self.validator.apply(rows.drop(columns=["reason", "detail"]), Context(self.config, self.seed, root))
         self._repair(new, result)
+        self.ruled["flagged"].append(result.flagged)
+        self.ruled["fixed"].append(result.fixed)
         dropped = result.dropped.set_index("id")
         hit = isin(rows[ID], dropped.index)
         where = rows.index[np.asarray(hit)]

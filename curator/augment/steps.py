@@ -159,10 +159,12 @@ class RebalanceStep(Step):
                                       self.cfg.augment.retries)
         after = label_counts(pd.concat([table[~table[ID].isin(dropped["id"])][LABEL], accepted[LABEL]]))
         short = {str(k): int(v - after.get(str(k), 0)) for k, v in wanted.items() if after.get(str(k), 0) < v}
-        return StepResult(dropped=dropped, added=accepted, rejected=rejected, artifacts=_artifacts(
-            table, dropped, accepted, rejected, content, self.cfg.augment.report_pairs, strategy=rcfg.strategy,
-            method=rcfg.method, goal={str(k): int(v) for k, v in wanted.items()}, shortfall=short,
-            multi_label=lists is not None))
+        flagged, fixed = maker.decisions_for(accepted)
+        artifacts = _artifacts(table, dropped, accepted, rejected, content, self.cfg.augment.report_pairs,
+                               strategy=rcfg.strategy, method=rcfg.method, shortfall=short,
+                               goal={str(k): int(v) for k, v in wanted.items()}, multi_label=lists is not None)
+        return StepResult(dropped=dropped, added=accepted, rejected=rejected, flagged=flagged, fixed=fixed,
+                          artifacts=artifacts)
 
     def _undersample(self, table: pd.DataFrame, counts: pd.Series, wanted: pd.Series, order: np.ndarray,
                      ctx: Context) -> pd.DataFrame:
@@ -191,7 +193,8 @@ class AugmentStep(Step):
         copies = np.tile(np.arange(acfg.copies), len(originals))
         maker = make_maker("augment", self.tctx, table, ctx)
         accepted, rejected = generate(maker, table, positions, copies, None, acfg.retries)
-        return StepResult(added=accepted, rejected=rejected, artifacts=_artifacts(
+        flagged, fixed = maker.decisions_for(accepted)
+        return StepResult(added=accepted, rejected=rejected, flagged=flagged, fixed=fixed, artifacts=_artifacts(
             table, empty_decisions(), accepted, rejected, content, acfg.report_pairs, copies=acfg.copies,
             method="augment"))
 
