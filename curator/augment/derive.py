@@ -9,7 +9,8 @@ text flow, an image pipeline, or a plain copy) and gets:
 - a ledger detail holding the augmenter names and parameters as JSON.
 
 Then it goes through the rule set again (the run's :class:`ValidateStep`): what a ``fix`` rule repairs
-is kept, as in the main run, and the content hash is taken again. That hash is compared with its
+is kept, and the ledger gets the rule set's fixes and flags of the rows accepted, as in the main run;
+the content hash is taken again. That hash is compared with its
 parent's and with every existing row of every split, and with the other new rows.
 A row that fails is discarded with ``augment:rule:<name>``, ``augment:duplicate``,
 ``augment:image_unreadable``, ``augment:image_transform_failed`` or ``augment:image_write_failed``
