@@ -3,6 +3,10 @@
 Everything is written under a temporary sibling directory and renamed into place only when
 complete, so a killed run never leaves a half-written ``out/``; the previous one stays intact.
 Files are written deterministically: the same table gives the same bytes.
+
+Only curator's own output is ever replaced: every output directory holds a :data:`MARKER` file, and
+an existing directory without it (or a run directory from before the marker) that is not empty is
+refused, so ``--out data`` can never wipe a user's files.
 """
 
 from __future__ import annotations
@@ -68,6 +72,44 @@ def write_json(data, path: Path) -> None:
                     encoding="utf-8")
 
 
+MARKER = ".curator-output"
+"""The file that marks a directory as curator's output, which the next run may replace whole."""
+_MARKER_TEXT = "This directory is curator output: the next run that writes here replaces it whole.\n"
+
+
+def _is_ours(folder: Path) -> bool:
+    """Whether ``folder`` is curator output: it has the marker, or it is a run directory written
+    before the marker existed (its manifest says so)."""
+    if (folder / MARKER).is_file():
+        return True
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("format") == "curator-run/1"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_replaceable(final: Path) -> None:
+    """Guard: ``final`` is missing, empty, or curator's own output; anything else is refused, since
+    writing there replaces the whole directory."""
+    final = Path(final)
+    if final.exists() and not final.is_dir():
+        raise OutputError(f"{final}: exists and is not a directory")
+    if final.is_dir() and any(final.iterdir()) and not _is_ours(final):
+        raise OutputError(f"{final}: is not empty and is not curator output (no {MARKER}); writing there would "
+                          "replace everything in it: choose a new or empty directory")
+
+
+def check_output(final: Path, inputs: list[Path]) -> None:
+    """Guard before a run's work: :func:`check_replaceable`, and no input inside the output, which the
+    run would replace at the end."""
+    check_replaceable(final)
+    out = Path(final).resolve()
+    for path in inputs:
+        if Path(path).resolve().is_relative_to(out):
+            raise OutputError(f"{final}: holds the input {path}, and writing the output replaces the whole "
+                              "directory: choose another output directory")
+
+
 def _backup_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.previous")
 
@@ -86,21 +128,22 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a fresh temporary directory; on success, swap it in as ``final``.
 
     On any failure (or a kill) the temporary directory is removed, or left under a dotted
-    ``.tmp-`` name that the next run cleans, and ``final`` keeps its previous content.
+    ``.tmp-`` name that the next run cleans, and ``final`` keeps its previous content. An existing
+    ``final`` that is not curator output is refused (:func:`check_replaceable`).
     """
     final = Path(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OutputError(f"{final.parent}: cannot create the output's parent directory: {err.strerror}") from None
-    if final.exists() and not final.is_dir():
-        raise OutputError(f"{final}: exists and is not a directory")
     recover(final)
+    check_replaceable(final)
     for stale in final.parent.glob(f".{final.name}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         tmp.mkdir()
+        (tmp / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
     except OSError as err:
         raise OutputError(f"{final.parent}: cannot write the output directory: {err.strerror}") from None
     try:

@@ -22,7 +22,7 @@ from .config import Config, load_config, parse_config
 from .dedup import CONTENT_HASH, ExactDedupStep
 from .engine import Engine, make_engine
 from .errors import EmptyDatasetError, InvariantError
-from .export import WRITERS, atomic_dir, sha256_file, write_json, write_parquet
+from .export import WRITERS, atomic_dir, check_output, sha256_file, write_json, write_parquet
 from .ingest import ingest
 from .label_issues import LabelIssuesStep
 from .labelstudio.relabel import LabelStudioRelabel
@@ -109,6 +109,7 @@ def run(config: Config | str | Path | dict, *, out: str | Path | None = None, pr
 
 
 def _run(cfg: Config, out_dir: Path, engine: Engine) -> RunResult:
+    check_output(out_dir, [cfg.input_path])
     ctx = Context(config=cfg, seed=cfg.seed, engine=engine)
     runner = Runner(ctx)
     content = TEXT if cfg.modality == "text" else IMAGE

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from curator.errors import OutputError
-from curator.export import atomic_dir, recover, sha256_file, write_parquet
+import curator
+from curator.export import MARKER, atomic_dir, recover, sha256_file, write_parquet
 
 
 def test_success_replaces_the_previous_output(tmp_path):
@@ -19,8 +20,45 @@ def test_success_replaces_the_previous_output(tmp_path):
         (tmp / "a.txt").write_text("one")
     with atomic_dir(final) as tmp:
         (tmp / "b.txt").write_text("two")
-    assert sorted(p.name for p in final.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in final.iterdir()) == [MARKER, "b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_directory_that_is_not_curator_output_is_never_replaced(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("text,label\nhello there,a\n")
+    with pytest.raises(OutputError, match=r"data: is not empty and is not curator output \(no \.curator-output\)"):
+        with atomic_dir(data) as tmp:
+            (tmp / "a.txt").write_text("one")
+    assert sorted(p.name for p in data.iterdir()) == ["train.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no temporary directory left either
+    (tmp_path / "empty").mkdir()
+    with atomic_dir(tmp_path / "empty") as tmp:  # an empty directory is fine
+        (tmp / "a.txt").write_text("one")
+    legacy = tmp_path / "old-run"  # a run directory written before the marker: its manifest says so
+    legacy.mkdir()
+    (legacy / "manifest.json").write_text('{"format": "curator-run/1"}')
+    with atomic_dir(legacy) as tmp:
+        (tmp / "a.txt").write_text("one")
+    assert (legacy / "a.txt").is_file() and not (legacy / "manifest.json").exists()
+
+
+def test_a_run_refuses_an_output_that_holds_its_input_or_other_files(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.csv").write_text("text,label\n" + "".join(f"row number {i} here,a\n" for i in range(20)))
+    (data / "NOTES.txt").write_text("mine")
+    cfg = {"input": {"path": str(data / "train.csv")}, "modality": "text", "seed": 0}
+    with pytest.raises(OutputError, match="is not curator output"):
+        curator.run(cfg, out=data)
+    assert sorted(p.name for p in data.iterdir()) == ["NOTES.txt", "train.csv"]
+    out = tmp_path / "out"
+    curator.run(cfg, out=out)
+    (out / "train.csv").write_text((data / "train.csv").read_text())  # an input inside a run directory
+    with pytest.raises(OutputError, match="holds the input .*train.csv, and writing the output replaces"):
+        curator.run({**cfg, "input": {"path": str(out / "train.csv")}}, out=out)
+    assert (out / "train.csv").is_file() and (out / MARKER).is_file()
 
 
 def test_failure_leaves_the_previous_output_intact(tmp_path):

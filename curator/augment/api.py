@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from ..config import Config, load_config, parse_config
 from ..dedup import CONTENT_HASH
 from ..errors import EmptyDatasetError, InputError, InvariantError
-from ..export import atomic_dir, write_json, write_parquet
+from ..export import atomic_dir, check_output, write_json, write_parquet
 from ..steps import Context, Runner
 from .steps import TrainContext, train_steps
 
@@ -69,6 +69,7 @@ def augment_dataset(source: str | Path, *, out: str | Path, config: str | Path |
     source = Path(source)
     if not source.exists():
         raise InputError(f"{source}: not found")
+    check_output(Path(out), [source])
     cfg = load_config(config) if isinstance(config, (str, Path)) else config
     cfg, table, root, held_out = _read(source, cfg)
     if table.empty:
