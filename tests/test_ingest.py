@@ -73,6 +73,13 @@ def test_csv_columns_dtypes_and_metadata(tmp_path):
     assert r.bad.empty
 
 
+def test_columns_curator_writes_are_kept_as_meta(tmp_path):
+    f = write(tmp_path / "data.csv", "text,split,group,content_hash,cluster\nhi,orig,g1,h1,c1\n")
+    r = read(f)
+    assert list(r.table.columns) == ["id", "text", "label", "source", "meta_split", "meta_group",
+                                     "meta_content_hash", "meta_cluster"]
+    assert r.table.iloc[0, 4:].tolist() == ["orig", "g1", "h1", "c1"]
+
 def test_csv_line_numbers_with_blank_multiline_and_malformed_lines(tmp_path):
     f = write(tmp_path / "data.csv",
               'text,label,n\n'          # 1
@@ -343,6 +350,13 @@ def test_hf_dataset_dict_splits(tmp_path):
     with pytest.raises(InputError, match="no split 'valid'; splits are: train, test"):
         read(tmp_path / "dd", input={"hf_split": "valid"})
 
+
+def test_hf_dataset_dict_with_a_split_column(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"], "split": ["orig"]})})
+    dd.save_to_disk(str(tmp_path / "dd"))
+    r = read(tmp_path / "dd")
+    assert r.table["meta_split"].tolist() == ["orig"] and r.table["hf_split"].tolist() == ["train"]
 
 def test_hf_without_datasets_installed_names_the_extra(tmp_path, monkeypatch):
     write(tmp_path / "hfds" / "dataset_info.json", "{}")

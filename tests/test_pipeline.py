@@ -156,6 +156,16 @@ def test_adding_rows_does_not_move_existing_rows(tmp_path):
     assert second.loc[first.index].equals(first)
 
 
+def test_input_columns_named_like_curator_columns_are_kept_and_do_not_steer_the_split(tmp_path):
+    rows = [{"text": f"ticket text number {i}", "label": "ab"[i % 2], "split": "orig", "cluster": "one"}
+            for i in range(60)]
+    write_csv(tmp_path / "d.csv", rows)
+    cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "d.csv"},
+                                             "steps": {"label_issues": {"enabled": False}}})
+    kept = all_rows(curator.run(cfg, out=tmp_path / "out"))
+    assert len(kept) == 60 and set(kept["meta_split"]) == {"orig"} and set(kept["meta_cluster"]) == {"one"}
+    assert kept["split"].nunique() > 1       # a user 'cluster' column does not tie every row together
+
 def test_empty_and_fully_dropped_datasets_are_clear_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("text,label\n")
     cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "empty.csv"}})
