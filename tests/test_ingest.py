@@ -40,7 +40,7 @@ def read(path: Path | str, **extra) -> IngestResult:
     assert all(result.bad[c].dtype == object for c in BAD_COLUMNS)
     assert all(result.table[c].dtype == object for c in ("id", "text", "image", "label", "source")
                if c in result.table.columns)
-    assert result.table["id"].is_unique
+    assert result.table["id"].is_unique and result.bad["id"].is_unique
     return result
 
 
@@ -521,6 +521,13 @@ def test_labelstudio_export(tmp_path):
     assert t["lang"].tolist() == ["en", None, None, None]
     assert reasons(r) == {"export.json#task15": "missing_id"}
 
+
+def test_labelstudio_unreadable_tasks_sharing_an_id_get_distinct_ids(tmp_path):
+    tasks = [{"id": 1, "data": {"text": "fine"}, "annotations": [ann("pos")]},
+             {"id": 7, "data": None}, {"id": 7, "data": "oops"}]
+    r = read(write(tmp_path / "ls.json", json.dumps(tasks)))
+    assert r.bad["source"].tolist() == ["ls.json#task7", "ls.json#task7"]
+    assert r.bad["reason"].tolist() == ["malformed_json", "malformed_json"]
 
 def test_labelstudio_from_name_and_images(tmp_path):
     save(picture(), tmp_path / "imgs" / "a.png")

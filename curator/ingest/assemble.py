@@ -172,7 +172,9 @@ def _bad_table(shaped: list[_Shaped]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in BAD_COLUMNS})
     bad = pd.concat(frames, ignore_index=True)
-    out = pd.DataFrame({"id": pd.Series("bad-" + to_hex(hash64(bad["source"].to_numpy())), dtype=object)})
+    # The source alone can repeat (Label Studio tasks sharing an id); with the row's position it cannot.
+    keys = (bad["source"].astype(str) + "@" + bad["pos"].astype(str)).to_numpy()
+    out = pd.DataFrame({"id": pd.Series("bad-" + to_hex(hash64(keys)), dtype=object)})
     for col in BAD_COLUMNS[1:]:
         out[col] = pd.Series(bad[col].to_numpy(), dtype=object)
     return out
