@@ -322,6 +322,13 @@ def test_parquet(tmp_path):
     assert r.table["nested"].tolist() == ['{"k":1}', None, '{"k":3}']
 
 
+def test_parquet_binary_column_that_is_not_utf8_and_no_id_column(tmp_path):
+    f = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "b": pa.array([b"\xff\x00", b"ok", None], pa.binary())}), f)
+    r = read(f)
+    assert r.table["b"].tolist() == [b"\xff\x00", b"ok", None]      # metadata keeps its bytes
+    assert r.table["id"].str.fullmatch("[0-9a-f]{16}").all()
+
 def test_hf_dataset_with_classlabel(tmp_path):
     datasets = pytest.importorskip("datasets")
     features = datasets.Features({"text": datasets.Value("string"),
