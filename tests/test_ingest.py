@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -329,6 +330,23 @@ def test_parquet_binary_column_that_is_not_utf8_and_no_id_column(tmp_path):
     assert r.table["b"].tolist() == [b"\xff\x00", b"ok", None]      # metadata keeps its bytes
     assert r.table["id"].str.fullmatch("[0-9a-f]{16}").all()
 
+@pytest.mark.parametrize("column, message", [
+    (pa.array([["a", "b"], ["hello world"]]), "column 'text' is list<element: string>; expected a string"),
+    (pa.array([1, 2]), "column 'text' is int64; expected a string")])
+def test_parquet_text_column_that_is_not_strings_is_refused(tmp_path, column, message):
+    f = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"text": column, "label": ["x", "y"]}), f)
+    with pytest.raises(InputError, match=f"^data.parquet: {re.escape(message)}$"):
+        read(f)
+
+
+def test_parquet_embedded_images_are_refused(tmp_path):
+    f = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"image": [{"bytes": b"\x89PNG" * 1000, "path": "a.png"}], "label": ["x"]}), f)
+    with pytest.raises(InputError, match="^data.parquet: column 'image' holds embedded images, which curator does "
+                                         "not read; save them as files"):
+        read(f, modality="image")
+
 def test_hf_dataset_with_classlabel(tmp_path):
     datasets = pytest.importorskip("datasets")
     features = datasets.Features({"text": datasets.Value("string"),
@@ -364,6 +382,17 @@ def test_hf_dataset_dict_with_a_split_column(tmp_path):
     dd.save_to_disk(str(tmp_path / "dd"))
     r = read(tmp_path / "dd")
     assert r.table["meta_split"].tolist() == ["orig"] and r.table["hf_split"].tolist() == ["train"]
+
+def test_hf_embedded_images_are_refused(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    buf = io.BytesIO()
+    picture().save(buf, format="PNG")
+    ds = datasets.Dataset.from_dict({"image": [{"bytes": buf.getvalue(), "path": None}], "label": ["x"]},
+                                    features=datasets.Features({"image": datasets.Image(),
+                                                                "label": datasets.Value("string")}))
+    ds.save_to_disk(str(tmp_path / "hfds"))
+    with pytest.raises(InputError, match="^hfds: column 'image' holds embedded images"):
+        read(tmp_path / "hfds", modality="image")
 
 def test_hf_without_datasets_installed_names_the_extra(tmp_path, monkeypatch):
     write(tmp_path / "hfds" / "dataset_info.json", "{}")
@@ -478,6 +507,12 @@ def test_manifest_paths_outside_root_missing_and_urls(tmp_path):
                           "manifest.csv:6": "image_missing", "manifest.csv:8": "image_path_outside_root"}
     assert r.bad["raw"].tolist() == ["../x.png", "/etc/hosts", "img/missing.png", "img/link.png"]
 
+
+def test_bad_row_detail_is_clipped(tmp_path):
+    f = write(tmp_path / "m.jsonl", json.dumps({"image": "img/" + "a" * 2000 + ".png"}) + "\n")
+    with pytest.raises(EmptyDatasetError) as err:
+        read(f, modality="image")
+    assert "image_missing: 1" in str(err.value) and len(str(err.value)) < 700
 
 def test_jsonl_manifest_with_custom_image_column(tmp_path):
     save(picture(), tmp_path / "p" / "a.png")

@@ -17,10 +17,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..config import Columns
+from ..config import Columns, Config
+from ..errors import InputError
 
 #: Columns of a reader's bad rows; ``finish`` adds ``id`` and drops ``pos``.
 BAD_COLUMNS = ["source", "reason", "detail", "raw", "pos"]
+#: The most characters a bad row's ``raw`` and ``detail`` keep.
 RAW_CHARS = 500
 
 
@@ -74,8 +76,33 @@ class PartBuilder:
 
 def bad_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in BAD_COLUMNS})
+    frame["detail"] = frame["detail"].str.slice(0, RAW_CHARS)
     frame["pos"] = frame["pos"].astype(np.int64)
     return frame
+
+
+def check_content_type(display: str, schema: pa.Schema, cfg: Config) -> None:
+    """Refuse a typed file whose text or image column does not hold strings.
+
+    As JSON, a list of strings would pass for text and an embedded image for a path never found.
+    Binary is accepted: some writers store strings so (decoded as UTF-8, bad bytes escaped).
+    """
+    name = cfg.columns.text if cfg.modality == "text" else cfg.columns.image
+    if name not in schema.names:
+        return  # assemble names the missing column
+    typ = schema.field(name).type
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    if any(is_type(typ) for is_type in _CONTENT_TYPES):
+        return
+    if cfg.modality == "image" and pa.types.is_struct(typ) and typ.get_field_index("bytes") >= 0:
+        raise InputError(f"{display}: column '{name}' holds embedded images, which curator does not read; "
+                         "save them as files (an image folder) and point input.path there")
+    raise InputError(f"{display}: column '{name}' is {typ}; expected a string")
+
+
+_CONTENT_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view, pa.types.is_binary,
+                  pa.types.is_large_binary, pa.types.is_binary_view, pa.types.is_null)
 
 
 def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
