@@ -31,8 +31,17 @@ class InputConfig(_Model):
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "hf", "imagefolder", "labelstudio"] = "auto"
     encoding: str = "utf-8"
     delimiter: str | None = None
+    #: CSV/TSV quote character; "auto": '"' for CSV, none for tab-separated text; null: none.
+    quote: str | None = "auto"
     hf_split: str | None = None
     chunk_rows: int = Field(100_000, gt=0)
+
+    @field_validator("quote")
+    @classmethod
+    def _quote(cls, v: str | None) -> str | None:
+        if v is not None and v != "auto" and len(v) != 1:
+            raise ValueError("expected 'auto', null or one character")
+        return v
 
 
 class Columns(_Model):

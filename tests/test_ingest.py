@@ -137,6 +137,19 @@ def test_tsv_by_extension_and_delimiter_option(tmp_path):
         read(g, input={"delimiter": ";;"})
 
 
+def test_tsv_values_starting_with_a_quote_do_not_swallow_rows(tmp_path):
+    f = write(tmp_path / "data.tsv", 'text\tlabel\n"Oops it never closes\tpos\nsecond\tneg\n'
+                                     'third "with quote"\tpos\n"quoted fully"\tneg\n')
+    r = read(f)
+    assert r.table["text"].tolist() == ['"Oops it never closes', "second", 'third "with quote"', '"quoted fully"']
+    assert r.table["label"].tolist() == ["pos", "neg", "pos", "neg"] and r.bad.empty
+    quoted = write(tmp_path / "quoted.tsv", 'text\tlabel\n"two\nlines"\tpos\n')
+    assert read(quoted, input={"quote": '"'}).table["text"].tolist() == ["two\nlines"]
+    plain = write(tmp_path / "plain.csv", 'text,label\n"as is",pos\n')
+    assert read(plain, input={"quote": None}).table["text"].tolist() == ['"as is"']
+    with pytest.raises(ConfigError, match="input.quote: expected 'auto', null or one character, got 'ab'"):
+        read(plain, input={"quote": "ab"})
+
 def test_reading_with_progress_bars_on(tmp_path):
     f = write(tmp_path / "data.csv", "text,label\na,b\n")
     save(picture(), tmp_path / "imgs" / "c" / "a.png")
