@@ -343,6 +343,16 @@ def test_parquet_binary_column_that_is_not_utf8_and_no_id_column(tmp_path):
     assert r.table["b"].tolist() == [b"\xff\x00", b"ok", None]      # metadata keeps its bytes
     assert r.table["id"].str.fullmatch("[0-9a-f]{16}").all()
 
+def test_whole_float_labels_and_ids_are_written_as_integers(tmp_path):
+    f = tmp_path / "data.parquet"   # pandas stores integers with a missing value as float64
+    pd.DataFrame({"text": ["a", "b", "c", "d"], "label": [0, 1, None, 0.5],
+                  "uid": [1.0, 2.0, 3.0, 4.5]}).to_parquet(f)
+    r = read(f, columns={"id": "uid"})
+    assert r.table["label"].tolist() == ["0", "1", None, "0.5"]
+    assert r.table["id"].tolist() == ["1", "2", "3", "4.5"]
+    assert read(write(tmp_path / "d.jsonl", '{"text": "a", "label": 1.0}\n{"text": "b", "label": true}\n'))\
+        .table["label"].tolist() == ["1", "true"]
+
 @pytest.mark.parametrize("column, message", [
     (pa.array([["a", "b"], ["hello world"]]), "column 'text' is list<element: string>; expected a string"),
     (pa.array([1, 2]), "column 'text' is int64; expected a string")])

@@ -166,6 +166,17 @@ def test_input_columns_named_like_curator_columns_are_kept_and_do_not_steer_the_
     assert len(kept) == 60 and set(kept["meta_split"]) == {"orig"} and set(kept["meta_cluster"]) == {"one"}
     assert kept["split"].nunique() > 1       # a user 'cluster' column does not tie every row together
 
+def test_integer_labels_stored_as_floats_match_the_label_list(tmp_path):
+    labels = [i % 2 for i in range(40)]
+    labels[3] = None                       # one missing label makes pandas store the column as float64
+    texts = [f"ticket text number {i}" for i in range(40)]
+    pd.DataFrame({"text": texts, "label": labels}).to_parquet(tmp_path / "d.parquet")
+    cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "d.parquet"}, "labels": ["0", "1"],
+                                             "steps": {"label_issues": {"enabled": False}}})
+    result = curator.run(cfg, out=tmp_path / "out")
+    assert set(all_rows(result)["label"]) == {"0", "1"} and len(all_rows(result)) == 39
+    assert result.read("dropped")["reason"].tolist() == ["missing_label"]
+
 def test_empty_and_fully_dropped_datasets_are_clear_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("text,label\n")
     cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "empty.csv"}})

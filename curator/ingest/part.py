@@ -183,7 +183,8 @@ def arrow_frame(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
 
 
 def scalar_str(value: Any) -> str | None:
-    """One id, text or label value as str: JSON spelling for booleans and nested values."""
+    """One id, text or label value as str: JSON spelling for booleans and nested values, and a whole
+    float as an integer (as ``_number_strings`` writes it)."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, (bool, np.bool_)):
@@ -194,13 +195,38 @@ def scalar_str(value: Any) -> str | None:
         return compact_json(value)
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return str(int(value))
     return str(value)
 
 
 def as_str(values: pd.Series) -> pd.Series:
-    """An object Series of str or None; the per-value conversion runs only on non-string columns."""
+    """An object Series of str or None (the id, text and label columns).
+
+    Numbers and booleans are converted whole-column (see ``_number_strings``); only other mixed
+    values go one by one through ``scalar_str``.
+    """
     out = values.astype(object)
     out = out.where(out.notna(), None)
-    if pd.api.types.infer_dtype(out, skipna=True) in ("string", "empty"):
+    kind = pd.api.types.infer_dtype(out, skipna=True)
+    if kind in ("string", "empty"):
         return out
+    if kind in ("integer", "floating", "mixed-integer-float", "boolean"):
+        try:
+            return pd.Series(_number_strings(pa.array(out, from_pandas=True)), index=out.index, dtype=object)
+        except (pa.ArrowInvalid, OverflowError):  # integers beyond 64 bits
+            pass
     return pd.Series([scalar_str(v) for v in out], index=out.index, dtype=object)
+
+
+def _number_strings(arr: pa.Array) -> np.ndarray:
+    """Numbers as strings, booleans as true/false. A whole float is written as an integer: integer
+    labels with a missing value come as float64 (pandas), and 1.0 must still be label "1"."""
+    if not pa.types.is_floating(arr.type):
+        return pc.cast(arr, pa.string()).to_numpy(zero_copy_only=False)
+    floats = arr.to_numpy(zero_copy_only=False)  # nulls are NaN
+    whole = np.isfinite(floats) & (np.trunc(floats) == floats) & (np.abs(floats) < 2 ** 53)
+    text = floats.astype(str).astype(object)
+    text[whole] = floats[whole].astype(np.int64).astype(str)
+    text[np.isnan(floats)] = None
+    return text
