@@ -531,6 +531,13 @@ def test_manifest_paths_outside_root_missing_and_urls(tmp_path):
     assert r.bad["raw"].tolist() == ["../x.png", "/etc/hosts", "img/missing.png", "img/link.png"]
 
 
+def test_image_path_with_a_nul_byte_is_missing(tmp_path):
+    save(picture(), tmp_path / "a" / "0.png")
+    f = write(tmp_path / "m.jsonl", '{"image": "a/0.png"}\n{"image": "a/1\\u0000.png"}\n')
+    r = read(f, modality="image")
+    assert r.table["image"].tolist() == ["a/0.png"]
+    assert reasons(r) == {"m.jsonl:2": "image_missing"} and "NUL" in r.bad["detail"].iloc[0]
+
 def test_bad_row_detail_is_clipped(tmp_path):
     f = write(tmp_path / "m.jsonl", json.dumps({"image": "img/" + "a" * 2000 + ".png"}) + "\n")
     with pytest.raises(EmptyDatasetError) as err:
