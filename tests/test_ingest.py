@@ -370,6 +370,13 @@ def test_parquet_embedded_images_are_refused(tmp_path):
                                          "not read; save them as files"):
         read(f, modality="image")
 
+def test_parquet_duplicate_column_names_are_refused(tmp_path):
+    f = tmp_path / "data.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array(["a"]), pa.array(["x"]), pa.array(["b"])],
+                                        names=["text", "label", "text"]), f)
+    with pytest.raises(InputError, match="^data.parquet: duplicate column names: text$"):
+        read(f)
+
 def test_hf_dataset_with_classlabel(tmp_path):
     datasets = pytest.importorskip("datasets")
     features = datasets.Features({"text": datasets.Value("string"),

@@ -25,7 +25,7 @@ from .. import progress
 from ..config import Config
 from ..errors import ConfigError, InputError
 from .encoding import MARK_PATTERN, SAMPLE_BYTES, check_sample, first_marked_byte, open_utf8, unmark
-from .part import Part, PartBuilder, join_sources, object_frame
+from .part import Part, PartBuilder, check_unique_names, join_sources, object_frame
 
 _MIN_BLOCK, _MAX_BLOCK = 1 << 20, 1 << 28
 
@@ -88,9 +88,7 @@ def _header(path: Path, display: str, encoding: str, delimiter: str, quote: str 
         raise InputError(f"{display}: {str(err).splitlines()[0]}") from None
     finally:
         stream.close()
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise InputError(f"{display}: duplicate column names: {', '.join(dupes)}")
+    check_unique_names(display, names)
     return names
 
 

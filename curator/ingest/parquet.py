@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from .. import progress
 from ..config import Config
 from ..errors import InputError
-from .part import Part, PartBuilder, arrow_frame, check_content_type, join_sources
+from .part import Part, PartBuilder, arrow_frame, check_content_type, check_unique_names, join_sources
 
 
 def read_parquet(path: Path, display: str, cfg: Config) -> Part:
@@ -24,6 +24,7 @@ def read_parquet(path: Path, display: str, cfg: Config) -> Part:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as err:
         raise InputError(f"{display}: not a readable parquet file ({str(err).splitlines()[0]})") from None
+    check_unique_names(display, pf.schema_arrow.names)
     check_content_type(display, pf.schema_arrow, cfg)
     parts = PartBuilder(display)
     start = 0

@@ -81,6 +81,13 @@ def bad_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+def check_unique_names(display: str, names: list[str]) -> None:
+    """Refuse a file whose columns repeat a name (which one would a row's value come from?)."""
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{display}: duplicate column names: {', '.join(dupes)}")
+
+
 def check_content_type(display: str, schema: pa.Schema, cfg: Config) -> None:
     """Refuse a typed file whose text or image column does not hold strings.
 
