@@ -24,6 +24,7 @@ from curator.errors import ConfigError, DuplicateIdError, EmptyDatasetError, Inp
 from curator.ingest import REASONS, IngestResult, ingest
 from curator.ingest import decode as decode_mod
 from curator.ingest import delimited
+from curator.ingest.part import arrow_series
 
 BAD_COLUMNS = ["id", "source", "reason", "detail", "raw"]
 
@@ -658,3 +659,15 @@ def test_every_written_csv_row_comes_back_once(tmp_path, texts):
     assert r.table["text"].tolist() == [t if t != "" else None for t in texts]
     first_lines = [2 + i + sum(t.count("\n") for t in texts[:i]) for i in range(len(texts))]
     assert r.table["source"].tolist() == [f"prop.csv:{n}" for n in first_lines]
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.none() | st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
+                                          | st.none(), max_size=4), max_size=20),
+       ints=st.lists(st.none() | st.lists(st.integers(-2 ** 63, 2 ** 63 - 1), max_size=4), max_size=20))
+def test_lists_become_the_json_that_json_dumps_writes(rows, ints):
+    for values, typ in ((rows, pa.list_(pa.string())), (ints, pa.large_list(pa.int64()))):
+        arr = pa.array(values, typ)
+        expected = [None if v is None else json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in values]
+        assert arrow_series(arr).tolist() == expected
+        assert arrow_series(pa.chunked_array([arr[:3], arr[3:]], typ)).tolist() == expected

@@ -8,6 +8,7 @@ number that orders rows) and the rows it could not read. ``assemble.finish`` doe
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,11 +177,37 @@ def arrow_series(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
     if pa.types.is_null(typ):
         return pd.Series([None] * len(arr), dtype=object)
     if pa.types.is_nested(typ):
+        fast = _list_json(arr.combine_chunks()) if pa.types.is_list(typ) or pa.types.is_large_list(typ) else None
+        if fast is not None:
+            return pd.Series(fast.to_numpy(zero_copy_only=False), dtype=object)
         values = [None if v is None else compact_json(v) for v in arr.to_pylist()]
         return pd.Series(values, dtype=object)
     if typ in _NULLABLE:
         return arr.to_pandas(types_mapper=_NULLABLE.get).reset_index(drop=True)
     return arr.to_pandas().reset_index(drop=True)
+
+
+def _list_json(arr: pa.ListArray | pa.LargeListArray) -> pa.Array | None:
+    """Lists of strings or integers as ``compact_json`` writes them, with Arrow kernels; None when
+    an item needs ``json.dumps`` (a null item, a control character to escape, another type)."""
+    items = arr.values
+    if items.null_count:
+        return None
+    if pa.types.is_integer(items.type):
+        items, quote = pc.cast(items, pa.large_string()), ""
+    elif pa.types.is_string(items.type) or pa.types.is_large_string(items.type):
+        if pc.any(pc.match_substring_regex(items, r"[\x00-\x1f]")).as_py():
+            return None
+        items = pc.replace_substring(pc.replace_substring(pc.cast(items, pa.large_string()), "\\", "\\\\"),
+                                     '"', '\\"')
+        quote = '"'
+    else:
+        return None
+    text = functools.partial(pa.scalar, type=pa.large_string())
+    lists = pa.LargeListArray.from_arrays(pc.cast(arr.offsets, pa.int64()), items, mask=arr.is_null())
+    joined = pc.binary_join_element_wise(text("[" + quote), pc.binary_join(lists, text(quote + "," + quote)),
+                                         text(quote + "]"), text(""))
+    return pc.if_else(pc.equal(pc.list_value_length(arr), 0), text("[]"), joined)
 
 
 def arrow_frame(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
