@@ -238,7 +238,7 @@ def report_thumbnails(data: dict, root: Path, limit: int) -> dict[str, str]:
     root = Path(root).resolve()
     out = {}
     for row_id, rel in wanted.items():  # a bounded sample for the report, not the table
-        if not isinstance(rel, str):
+        if not isinstance(rel, str) or "\x00" in rel:  # a NUL byte: no path at all (a dropped row's raw value)
             continue
         path = (root / rel).resolve()
         if path.is_relative_to(root) and path.is_file():

@@ -88,6 +88,7 @@ def inspect(
     label: str = typer.Option("label", "--label", help="The label column."),
     id_col: Optional[str] = typer.Option(None, "--id", help="The id column, if the data has one."),
     fmt: str = typer.Option("auto", "--format", help="csv, tsv, jsonl, parquet, hf, imagefolder, labelstudio"),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of CSV/TSV/JSONL (input.encoding)."),
     as_json: bool = typer.Option(False, "--json", help="Print the profile as JSON."),
 ) -> None:
     """Profile a raw dataset: rows, labels, lengths, duplicates, missing values.
@@ -96,7 +97,8 @@ def inspect(
     """
     from .profiling import inspect_dataset
 
-    profile = inspect_dataset(dataset, modality=modality, format=fmt, text=text, label=label, id=id_col)
+    profile = inspect_dataset(dataset, modality=modality, format=fmt, text=text, label=label, id=id_col,
+                              encoding=encoding)
     if as_json:
         sys.stdout.write(json.dumps(profile, indent=2, sort_keys=True) + "\n")
         return

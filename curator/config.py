@@ -7,9 +7,10 @@ ones. Relative paths in a config file are resolved against the file's own direct
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -31,8 +32,17 @@ class InputConfig(_Model):
     format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "hf", "imagefolder", "labelstudio"] = "auto"
     encoding: str = "utf-8"
     delimiter: str | None = None
+    #: CSV/TSV quote character; "auto": '"' for CSV, none for tab-separated text; null: none.
+    quote: str | None = "auto"
     hf_split: str | None = None
     chunk_rows: int = Field(100_000, gt=0)
+
+    @field_validator("quote")
+    @classmethod
+    def _quote(cls, v: str | None) -> str | None:
+        if v is not None and v != "auto" and len(v) != 1:
+            raise ValueError("expected 'auto', null or one character")
+        return v
 
 
 class Columns(_Model):
@@ -114,8 +124,8 @@ class SplitConfig(_Model):
     def _ratios(cls, v: dict[str, float]) -> dict[str, float]:
         if "train" not in v:
             raise ValueError("expected a 'train' ratio")
-        if any(r < 0 for r in v.values()):
-            raise ValueError(f"expected ratios >= 0, got {v}")
+        if not all(math.isfinite(r) and r >= 0 for r in v.values()):
+            raise ValueError("expected finite ratios >= 0")
         total = sum(v.values())
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"expected ratios that sum to 1, got {total:g}")
@@ -154,7 +164,7 @@ class Config(_Model):
     #: Train split only, after the split: class rebalancing, then augmentation.
     rebalance: RebalanceConfig = RebalanceConfig()
     augment: AugmentConfig = AugmentConfig()
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2 ** 32)
     output: OutputConfig = OutputConfig()
     labelstudio: LabelStudioSettings = LabelStudioSettings()
     #: Where batch work runs: local (in-process, both cores) or ray (Ray Data; see docs/scaling.md).
@@ -193,13 +203,22 @@ class Config(_Model):
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     """The keys valid at ``loc`` (the path of an unknown key), walking the model's fields."""
     for part in loc[:-1]:
+        if isinstance(part, int):
+            continue  # an item of a list field, whose model the field already gave
         fields = {f.alias or n: f for n, f in model.model_fields.items()}
-        field = fields.get(part)
-        ann = getattr(field, "annotation", None)
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+        found = _model_of(getattr(fields.get(part), "annotation", None))
+        if found is None:
             return []
-        model = ann
+        model = found
     return sorted(f.alias or n for n, f in model.model_fields.items() if not f.exclude)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds: itself, or the item of ``list[Model]`` or ``Model | None``."""
+    args = get_args(annotation)
+    if args:
+        return next((m for m in map(_model_of, args) if m is not None), None)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
 def _one_line(err: ValidationError, source: str) -> str:
@@ -236,13 +255,28 @@ def parse_config(data: Any, *, base_dir: Path | None = None, source: str = "conf
     return cfg
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (plain YAML silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}",
+                                                            key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a ``curator.yaml``."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: expected a UTF-8 text file") from None
     except yaml.YAMLError as err:

@@ -9,14 +9,15 @@ import numpy as np
 from .config import Normalize, parse_config
 from .dedup import content_hash
 from .ingest import ingest
+from .ingest.sources import plan
 from .table import ID, LABEL, SOURCE, TEXT
 
 
-def guess_modality(path: Path) -> str:
-    """A directory of class folders is an image dataset; anything else is text."""
-    if path.is_dir() and not (path / "dataset_info.json").exists() and not (path / "dataset_dict.json").exists():
-        return "image"
-    return "text"
+def guess_modality(path: Path, format: str = "auto") -> str:
+    """What ingest reads as an image folder is an image dataset; anything else (a directory of data
+    files too) is text. An image manifest needs the modality given."""
+    found = plan(parse_config({"input": {"path": str(path.resolve()), "format": format}}, source="inspect"))
+    return "image" if found.format == "imagefolder" else "text"
 
 
 def inspect_dataset(path: str | Path, *, modality: str | None = None, format: str = "auto",
@@ -24,7 +25,7 @@ def inspect_dataset(path: str | Path, *, modality: str | None = None, format: st
                     id: str | None = None, encoding: str = "utf-8") -> dict:
     """Rows, labels, lengths, exact duplicates and missing values of a dataset, as a dict."""
     path = Path(path)
-    modality = modality or guess_modality(path)
+    modality = modality or guess_modality(path, format)
     cfg = parse_config({"input": {"path": str(path.resolve()), "format": format, "encoding": encoding},
                         "modality": modality,
                         "columns": {"text": text, "image": image, "label": label, "id": id}},
@@ -55,9 +56,10 @@ def inspect_dataset(path: str | Path, *, modality: str | None = None, format: st
                                   "words_mean": round(float(words.mean()), 2),
                                   "empty": int((table[TEXT].fillna("").str.strip() == "").sum())}
     else:
-        w, h = table["image_width"].astype(float), table["image_height"].astype(float)
-        if len(table):
+        decoded = table[table["image_width"].notna()]  # URLs are kept but not decoded
+        w, h, formats = decoded["image_width"], decoded["image_height"], decoded["image_format"].value_counts()
+        if len(decoded):
             profile["image_sizes"] = {"width_min": int(w.min()), "width_max": int(w.max()),
                                       "height_min": int(h.min()), "height_max": int(h.max()),
-                                      "formats": {str(k): int(v) for k, v in table["image_format"].value_counts().items()}}
+                                      "formats": {str(k): int(v) for k, v in formats.items()}}
     return profile

@@ -110,8 +110,19 @@ def arrow_strings(values: pd.Series | np.ndarray) -> pa.Array:
         arr = pa.array(series.astype(str).where(series.notna(), None), from_pandas=True)
     if pa.types.is_null(arr.type):
         return pa.nulls(len(arr), pa.large_string())
+    if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        return _decoded(arr)
     # One string type everywhere (large: no 2 GB limit per array), so kernels always match.
     return arr if pa.types.is_large_string(arr.type) else pc.cast(arr, pa.large_string())
+
+
+def _decoded(arr: pa.Array) -> pa.Array:
+    """Bytes as text: cast in C when all are UTF-8, else decoded one by one with the bad bytes escaped."""
+    try:
+        return pc.cast(arr, pa.large_string())
+    except pa.ArrowInvalid:
+        return pa.array([None if v is None else v.decode("utf-8", errors="backslashreplace") for v in arr.to_pylist()],
+                        pa.large_string())
 
 
 def isin(values: pd.Series, candidates) -> np.ndarray:

@@ -76,6 +76,27 @@ def test_inspect_profiles_a_dataset(tmp_path):
     assert human.exit_code == 0 and "3 rows readable of 3" in " ".join(human.output.split())
 
 
+def test_inspect_guesses_modality_from_what_the_folder_holds_and_takes_an_encoding(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "tables").mkdir()
+    write_csv(tmp_path / "tables" / "a.csv", [{"text": "coffee", "label": "a"}])
+    (tmp_path / "imgs" / "cat").mkdir(parents=True)
+    Image.new("RGB", (4, 3)).save(tmp_path / "imgs" / "cat" / "a.png")
+    (tmp_path / "urls.csv").write_text("image,label\nhttps://example.com/a.png,x\n")
+    (tmp_path / "latin.csv").write_bytes("text,label\ncaf\u00e9,a\n".encode("latin-1"))
+
+    def profile(*args):
+        result = runner.invoke(app, ["inspect", *map(str, args), "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+    assert profile(tmp_path / "tables")["modality"] == "text"
+    images = profile(tmp_path / "imgs")
+    assert images["modality"] == "image" and images["image_sizes"]["width_max"] == 4
+    urls = profile(tmp_path / "urls.csv", "-m", "image")     # URLs are not decoded: no sizes to show
+    assert urls["rows"] == 1 and "image_sizes" not in urls
+    assert profile(tmp_path / "latin.csv", "--encoding", "latin-1")["rows"] == 1
+
 def test_inspect_missing_file_is_one_line(tmp_path):
     result = runner.invoke(app, ["inspect", str(tmp_path / "nope.csv")])
     assert result.exit_code == 1 and "nope.csv" in result.output and "Traceback" not in result.output

@@ -32,6 +32,14 @@ def test_image_modality_defaults_the_image_column():
     ({"modality": "text"}, "missing required key 'input'"),
     ({"input": {"path": "x"}, "steps": {"dedup_exact": {"keep": "random"}}}, "steps.dedup_exact.keep:"),
     ({"input": {"path": "x"}, "labels": ["a", "a"]}, "labels: expected each label once"),
+    ({"input": {"path": "x"}, "seed": -1}, "seed: Input should be greater than or equal to 0, got -1"),
+    ({"input": {"path": "x"}, "seed": 2 ** 32}, "seed: Input should be less than 4294967296"),
+    ({"input": {"path": "x"}, "split": {"ratios": {"train": float("nan")}}},
+     "split.ratios: expected finite ratios >= 0, got {'train': nan}"),
+    ({"input": {"path": "x"}, "augment": {"text": [{"name": "ocr", "bogus": 1}]}},
+     "unknown key 'augment.text.0.bogus'; expected one of: name, p, params"),
+    ({"input": {"path": "x"}, "augment": {"image": {"transforms": [{"name": "Rotate", "prams": {}}]}}},
+     "unknown key 'augment.image.transforms.0.prams' (did you mean 'params'?); expected one of: name, params"),
 ])
 def test_bad_config_is_one_line_naming_the_key(data, expected):
     with pytest.raises(ConfigError) as err:
@@ -54,6 +62,17 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("input:\n  path: [unclosed\nseed: 1\n")
     with pytest.raises(ConfigError, match=r"c.yaml: not valid YAML at line \d+"):
+        load_config(path)
+
+
+def test_duplicate_yaml_key_names_the_key_and_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input: {path: x}\nsplit:\n  ratios: {train: 1.0}\nseed: 1\nsplit: {}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: not valid YAML at line 5, column 1: duplicate key 'split'"
+    path.write_text("base: &b {path: x}\ninput:\n  <<: *b\n  path: y\n")   # a merge key may be overridden
+    with pytest.raises(ConfigError, match="unknown key 'base'"):
         load_config(path)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from curator.errors import ConfigError, DuplicateIdError, EmptyDatasetError, Inp
 from curator.ingest import REASONS, IngestResult, ingest
 from curator.ingest import decode as decode_mod
 from curator.ingest import delimited
+from curator.ingest.part import arrow_series
 
 BAD_COLUMNS = ["id", "source", "reason", "detail", "raw"]
 
@@ -40,7 +42,7 @@ def read(path: Path | str, **extra) -> IngestResult:
     assert all(result.bad[c].dtype == object for c in BAD_COLUMNS)
     assert all(result.table[c].dtype == object for c in ("id", "text", "image", "label", "source")
                if c in result.table.columns)
-    assert result.table["id"].is_unique
+    assert result.table["id"].is_unique and result.bad["id"].is_unique
     return result
 
 
@@ -72,6 +74,13 @@ def test_csv_columns_dtypes_and_metadata(tmp_path):
     assert r.root == tmp_path
     assert r.bad.empty
 
+
+def test_columns_curator_writes_are_kept_as_meta(tmp_path):
+    f = write(tmp_path / "data.csv", "text,split,group,content_hash,cluster\nhi,orig,g1,h1,c1\n")
+    r = read(f)
+    assert list(r.table.columns) == ["id", "text", "label", "source", "meta_split", "meta_group",
+                                     "meta_content_hash", "meta_cluster"]
+    assert r.table.iloc[0, 4:].tolist() == ["orig", "g1", "h1", "c1"]
 
 def test_csv_line_numbers_with_blank_multiline_and_malformed_lines(tmp_path):
     f = write(tmp_path / "data.csv",
@@ -128,6 +137,19 @@ def test_tsv_by_extension_and_delimiter_option(tmp_path):
     with pytest.raises(ConfigError, match="one character"):
         read(g, input={"delimiter": ";;"})
 
+
+def test_tsv_values_starting_with_a_quote_do_not_swallow_rows(tmp_path):
+    f = write(tmp_path / "data.tsv", 'text\tlabel\n"Oops it never closes\tpos\nsecond\tneg\n'
+                                     'third "with quote"\tpos\n"quoted fully"\tneg\n')
+    r = read(f)
+    assert r.table["text"].tolist() == ['"Oops it never closes', "second", 'third "with quote"', '"quoted fully"']
+    assert r.table["label"].tolist() == ["pos", "neg", "pos", "neg"] and r.bad.empty
+    quoted = write(tmp_path / "quoted.tsv", 'text\tlabel\n"two\nlines"\tpos\n')
+    assert read(quoted, input={"quote": '"'}).table["text"].tolist() == ["two\nlines"]
+    plain = write(tmp_path / "plain.csv", 'text,label\n"as is",pos\n')
+    assert read(plain, input={"quote": None}).table["text"].tolist() == ['"as is"']
+    with pytest.raises(ConfigError, match="input.quote: expected 'auto', null or one character, got 'ab'"):
+        read(plain, input={"quote": "ab"})
 
 def test_reading_with_progress_bars_on(tmp_path):
     f = write(tmp_path / "data.csv", "text,label\na,b\n")
@@ -315,6 +337,47 @@ def test_parquet(tmp_path):
     assert r.table["nested"].tolist() == ['{"k":1}', None, '{"k":3}']
 
 
+def test_parquet_binary_column_that_is_not_utf8_and_no_id_column(tmp_path):
+    f = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "b": pa.array([b"\xff\x00", b"ok", None], pa.binary())}), f)
+    r = read(f)
+    assert r.table["b"].tolist() == [b"\xff\x00", b"ok", None]      # metadata keeps its bytes
+    assert r.table["id"].str.fullmatch("[0-9a-f]{16}").all()
+
+def test_whole_float_labels_and_ids_are_written_as_integers(tmp_path):
+    f = tmp_path / "data.parquet"   # pandas stores integers with a missing value as float64
+    pd.DataFrame({"text": ["a", "b", "c", "d"], "label": [0, 1, None, 0.5],
+                  "uid": [1.0, 2.0, 3.0, 4.5]}).to_parquet(f)
+    r = read(f, columns={"id": "uid"})
+    assert r.table["label"].tolist() == ["0", "1", None, "0.5"]
+    assert r.table["id"].tolist() == ["1", "2", "3", "4.5"]
+    assert read(write(tmp_path / "d.jsonl", '{"text": "a", "label": 1.0}\n{"text": "b", "label": true}\n'))\
+        .table["label"].tolist() == ["1", "true"]
+
+@pytest.mark.parametrize("column, message", [
+    (pa.array([["a", "b"], ["hello world"]]), "column 'text' is list<element: string>; expected a string"),
+    (pa.array([1, 2]), "column 'text' is int64; expected a string")])
+def test_parquet_text_column_that_is_not_strings_is_refused(tmp_path, column, message):
+    f = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"text": column, "label": ["x", "y"]}), f)
+    with pytest.raises(InputError, match=f"^data.parquet: {re.escape(message)}$"):
+        read(f)
+
+
+def test_parquet_embedded_images_are_refused(tmp_path):
+    f = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"image": [{"bytes": b"\x89PNG" * 1000, "path": "a.png"}], "label": ["x"]}), f)
+    with pytest.raises(InputError, match="^data.parquet: column 'image' holds embedded images, which curator does "
+                                         "not read; save them as files"):
+        read(f, modality="image")
+
+def test_parquet_duplicate_column_names_are_refused(tmp_path):
+    f = tmp_path / "data.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array(["a"]), pa.array(["x"]), pa.array(["b"])],
+                                        names=["text", "label", "text"]), f)
+    with pytest.raises(InputError, match="^data.parquet: duplicate column names: text$"):
+        read(f)
+
 def test_hf_dataset_with_classlabel(tmp_path):
     datasets = pytest.importorskip("datasets")
     features = datasets.Features({"text": datasets.Value("string"),
@@ -343,6 +406,24 @@ def test_hf_dataset_dict_splits(tmp_path):
     with pytest.raises(InputError, match="no split 'valid'; splits are: train, test"):
         read(tmp_path / "dd", input={"hf_split": "valid"})
 
+
+def test_hf_dataset_dict_with_a_split_column(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"], "split": ["orig"]})})
+    dd.save_to_disk(str(tmp_path / "dd"))
+    r = read(tmp_path / "dd")
+    assert r.table["meta_split"].tolist() == ["orig"] and r.table["hf_split"].tolist() == ["train"]
+
+def test_hf_embedded_images_are_refused(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    buf = io.BytesIO()
+    picture().save(buf, format="PNG")
+    ds = datasets.Dataset.from_dict({"image": [{"bytes": buf.getvalue(), "path": None}], "label": ["x"]},
+                                    features=datasets.Features({"image": datasets.Image(),
+                                                                "label": datasets.Value("string")}))
+    ds.save_to_disk(str(tmp_path / "hfds"))
+    with pytest.raises(InputError, match="^hfds: column 'image' holds embedded images"):
+        read(tmp_path / "hfds", modality="image")
 
 def test_hf_without_datasets_installed_names_the_extra(tmp_path, monkeypatch):
     write(tmp_path / "hfds" / "dataset_info.json", "{}")
@@ -458,6 +539,19 @@ def test_manifest_paths_outside_root_missing_and_urls(tmp_path):
     assert r.bad["raw"].tolist() == ["../x.png", "/etc/hosts", "img/missing.png", "img/link.png"]
 
 
+def test_image_path_with_a_nul_byte_is_missing(tmp_path):
+    save(picture(), tmp_path / "a" / "0.png")
+    f = write(tmp_path / "m.jsonl", '{"image": "a/0.png"}\n{"image": "a/1\\u0000.png"}\n')
+    r = read(f, modality="image")
+    assert r.table["image"].tolist() == ["a/0.png"]
+    assert reasons(r) == {"m.jsonl:2": "image_missing"} and "NUL" in r.bad["detail"].iloc[0]
+
+def test_bad_row_detail_is_clipped(tmp_path):
+    f = write(tmp_path / "m.jsonl", json.dumps({"image": "img/" + "a" * 2000 + ".png"}) + "\n")
+    with pytest.raises(EmptyDatasetError) as err:
+        read(f, modality="image")
+    assert "image_missing: 1" in str(err.value) and len(str(err.value)) < 700
+
 def test_jsonl_manifest_with_custom_image_column(tmp_path):
     save(picture(), tmp_path / "p" / "a.png")
     f = write(tmp_path / "m.jsonl", '{"path": "p/a.png", "label": "x"}\n')
@@ -507,6 +601,13 @@ def test_labelstudio_export(tmp_path):
     assert t["lang"].tolist() == ["en", None, None, None]
     assert reasons(r) == {"export.json#task15": "missing_id"}
 
+
+def test_labelstudio_unreadable_tasks_sharing_an_id_get_distinct_ids(tmp_path):
+    tasks = [{"id": 1, "data": {"text": "fine"}, "annotations": [ann("pos")]},
+             {"id": 7, "data": None}, {"id": 7, "data": "oops"}]
+    r = read(write(tmp_path / "ls.json", json.dumps(tasks)))
+    assert r.bad["source"].tolist() == ["ls.json#task7", "ls.json#task7"]
+    assert r.bad["reason"].tolist() == ["malformed_json", "malformed_json"]
 
 def test_labelstudio_from_name_and_images(tmp_path):
     save(picture(), tmp_path / "imgs" / "a.png")
@@ -558,3 +659,15 @@ def test_every_written_csv_row_comes_back_once(tmp_path, texts):
     assert r.table["text"].tolist() == [t if t != "" else None for t in texts]
     first_lines = [2 + i + sum(t.count("\n") for t in texts[:i]) for i in range(len(texts))]
     assert r.table["source"].tolist() == [f"prop.csv:{n}" for n in first_lines]
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.none() | st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=8)
+                                          | st.none(), max_size=4), max_size=20),
+       ints=st.lists(st.none() | st.lists(st.integers(-2 ** 63, 2 ** 63 - 1), max_size=4), max_size=20))
+def test_lists_become_the_json_that_json_dumps_writes(rows, ints):
+    for values, typ in ((rows, pa.list_(pa.string())), (ints, pa.large_list(pa.int64()))):
+        arr = pa.array(values, typ)
+        expected = [None if v is None else json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in values]
+        assert arrow_series(arr).tolist() == expected
+        assert arrow_series(pa.chunked_array([arr[:3], arr[3:]], typ)).tolist() == expected

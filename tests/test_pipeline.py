@@ -156,6 +156,38 @@ def test_adding_rows_does_not_move_existing_rows(tmp_path):
     assert second.loc[first.index].equals(first)
 
 
+def test_input_columns_named_like_curator_columns_are_kept_and_do_not_steer_the_split(tmp_path):
+    rows = [{"text": f"ticket text number {i}", "label": "ab"[i % 2], "split": "orig", "cluster": "one"}
+            for i in range(60)]
+    write_csv(tmp_path / "d.csv", rows)
+    cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "d.csv"},
+                                             "steps": {"label_issues": {"enabled": False}}})
+    kept = all_rows(curator.run(cfg, out=tmp_path / "out"))
+    assert len(kept) == 60 and set(kept["meta_split"]) == {"orig"} and set(kept["meta_cluster"]) == {"one"}
+    assert kept["split"].nunique() > 1       # a user 'cluster' column does not tie every row together
+
+def test_integer_labels_stored_as_floats_match_the_label_list(tmp_path):
+    labels = [i % 2 for i in range(40)]
+    labels[3] = None                       # one missing label makes pandas store the column as float64
+    texts = [f"ticket text number {i}" for i in range(40)]
+    pd.DataFrame({"text": texts, "label": labels}).to_parquet(tmp_path / "d.parquet")
+    cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "d.parquet"}, "labels": ["0", "1"],
+                                             "steps": {"label_issues": {"enabled": False}}})
+    result = curator.run(cfg, out=tmp_path / "out")
+    assert set(all_rows(result)["label"]) == {"0", "1"} and len(all_rows(result)) == 39
+    assert result.read("dropped")["reason"].tolist() == ["missing_label"]
+
+def test_image_run_with_a_nul_byte_in_a_path_drops_that_row(tmp_path):
+    from PIL import Image
+    for i in range(6):
+        Image.new("RGB", (16, 16), (40 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    lines = [json.dumps({"image": f"{i}.png", "label": "ab"[i % 2]}) for i in range(6)]
+    (tmp_path / "m.jsonl").write_text("\n".join(lines + [json.dumps({"image": "6\x00.png", "label": "a"})]) + "\n")
+    cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "m.jsonl"}, "modality": "image",
+                                             "steps": {"label_issues": {"enabled": False}}})
+    dropped = curator.run(cfg, out=tmp_path / "out").read("dropped")
+    assert dropped.loc[dropped["source"] == "m.jsonl:7", "reason"].tolist() == ["image_missing"]
+
 def test_empty_and_fully_dropped_datasets_are_clear_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("text,label\n")
     cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "empty.csv"}})

@@ -17,15 +17,18 @@ import numpy as np
 import pandas as pd
 
 from ..config import Columns, Config
+from ..dedup import CONTENT_HASH
 from ..errors import DuplicateIdError, EmptyDatasetError, MissingColumnError
-from ..table import (ID, IMAGE, IMAGE_FORMAT, IMAGE_HASH, IMAGE_HEIGHT, IMAGE_WIDTH, LABEL, PARENT_ID, SOURCE,
-                     TEXT, content_ids, hash64, to_hex)
+from ..split import CLUSTER, SPLIT
+from ..table import (GROUP, ID, IMAGE, IMAGE_FORMAT, IMAGE_HASH, IMAGE_HEIGHT, IMAGE_WIDTH, LABEL, PARENT_ID,
+                     SOURCE, TEXT, content_ids, hash64, to_hex)
 from .decode import decode_all
 from .images import is_url, locate_all
 from .part import Part, as_str, bad_frame, clip_raw, compact_json
 
+#: Columns curator writes; an input column of the same name is kept as ``meta_<name>``.
 CURATOR_COLUMNS = frozenset({ID, TEXT, IMAGE, LABEL, SOURCE, PARENT_ID, IMAGE_HASH, IMAGE_WIDTH, IMAGE_HEIGHT,
-                             IMAGE_FORMAT})
+                             IMAGE_FORMAT, SPLIT, GROUP, CONTENT_HASH, CLUSTER})
 IMAGE_COLUMNS = [IMAGE_HASH, IMAGE_WIDTH, IMAGE_HEIGHT, IMAGE_FORMAT]
 BAD_COLUMNS = ["id", "source", "reason", "detail", "raw"]
 _POS = "\x00pos"  # a working column: the row's line or row number, for ordering bad rows
@@ -169,7 +172,9 @@ def _bad_table(shaped: list[_Shaped]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in BAD_COLUMNS})
     bad = pd.concat(frames, ignore_index=True)
-    out = pd.DataFrame({"id": pd.Series("bad-" + to_hex(hash64(bad["source"].to_numpy())), dtype=object)})
+    # The source alone can repeat (Label Studio tasks sharing an id); with the row's position it cannot.
+    keys = (bad["source"].astype(str) + "@" + bad["pos"].astype(str)).to_numpy()
+    out = pd.DataFrame({"id": pd.Series("bad-" + to_hex(hash64(keys)), dtype=object)})
     for col in BAD_COLUMNS[1:]:
         out[col] = pd.Series(bad[col].to_numpy(), dtype=object)
     return out

@@ -1,5 +1,8 @@
 """CSV and TSV: Arrow's streaming reader, every column read as a string.
 
+CSV values may be quoted with ``"``; tab-separated text is read as it is, quotes included, unless
+``input.quote`` names a quote character (see ``_quote_char``).
+
 Rows stream in blocks of about ``input.chunk_rows`` rows. Malformed lines (wrong field count) come
 from Arrow's ``invalid_row_handler``, which gives each one's record number; badly encoded rows are
 found with one regex per column (see ``encoding``). Physical line numbers are computed per block
@@ -22,7 +25,7 @@ from .. import progress
 from ..config import Config
 from ..errors import ConfigError, InputError
 from .encoding import MARK_PATTERN, SAMPLE_BYTES, check_sample, first_marked_byte, open_utf8, unmark
-from .part import Part, PartBuilder, join_sources, object_frame
+from .part import Part, PartBuilder, check_unique_names, join_sources, object_frame
 
 _MIN_BLOCK, _MAX_BLOCK = 1 << 20, 1 << 28
 
@@ -34,7 +37,8 @@ def read_delimited(path: Path, display: str, cfg: Config, delimiter: str) -> Par
     encoding = cfg.input.encoding
     check_sample(path, display, encoding, header=True)
     parts = PartBuilder(display)
-    names = _header(path, display, encoding, delimiter)
+    quote = _quote_char(cfg.input.quote, delimiter)
+    names = _header(path, display, encoding, delimiter, quote)
     if names is None:
         return parts.build()
     stream = open_utf8(path, encoding)
@@ -43,7 +47,7 @@ def read_delimited(path: Path, display: str, cfg: Config, delimiter: str) -> Par
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(use_threads=False, block_size=_block_size(path, cfg.input.chunk_rows)),
-            parse_options=_parse_options(delimiter, lines.on_invalid),
+            parse_options=_parse_options(delimiter, quote, lines.on_invalid),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                   strings_can_be_null=False, quoted_strings_can_be_null=False))
         with progress.task(f"reading {display}") as bar:
@@ -58,17 +62,25 @@ def read_delimited(path: Path, display: str, cfg: Config, delimiter: str) -> Par
     return parts.build(names=names)
 
 
-def _parse_options(delimiter: str, on_invalid) -> pacsv.ParseOptions:
-    return pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False,
-                              invalid_row_handler=on_invalid)
+def _quote_char(quote: str | None, delimiter: str) -> str | bool:
+    """Arrow's ``quote_char``: "auto" quotes CSV but not tab-separated text, where a value may start
+    with a quote that does not enclose it (quoting there would swallow the rows that follow)."""
+    if quote == "auto":
+        return False if delimiter == "\t" else '"'
+    return quote or False
 
 
-def _header(path: Path, display: str, encoding: str, delimiter: str) -> list[str] | None:
+def _parse_options(delimiter: str, quote: str | bool, on_invalid) -> pacsv.ParseOptions:
+    return pacsv.ParseOptions(delimiter=delimiter, quote_char=quote, newlines_in_values=True,
+                              ignore_empty_lines=False, invalid_row_handler=on_invalid)
+
+
+def _header(path: Path, display: str, encoding: str, delimiter: str, quote: str | bool) -> list[str] | None:
     """The column names (None for an empty file), from a small first read."""
     stream = open_utf8(path, encoding)
     try:
         reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(use_threads=False, block_size=_MIN_BLOCK),
-                                parse_options=_parse_options(delimiter, lambda row: "skip"))
+                                parse_options=_parse_options(delimiter, quote, lambda row: "skip"))
         names = reader.schema.names
     except pa.ArrowInvalid as err:
         if "Empty CSV file" in str(err):
@@ -76,9 +88,7 @@ def _header(path: Path, display: str, encoding: str, delimiter: str) -> list[str
         raise InputError(f"{display}: {str(err).splitlines()[0]}") from None
     finally:
         stream.close()
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise InputError(f"{display}: duplicate column names: {', '.join(dupes)}")
+    check_unique_names(display, names)
     return names
 
 

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from .. import progress
 from ..config import Config
 from ..errors import InputError
-from .part import Part, PartBuilder, arrow_frame, join_sources
+from .part import Part, PartBuilder, arrow_frame, check_content_type, join_sources
 
 SPLIT_COLUMN = "hf_split"
 
@@ -47,10 +47,7 @@ def _read_split(ds, display: str, cfg: Config, split: str | None) -> Part:
 
     label = cfg.columns.label
     names = ds.features[label].names if isinstance(ds.features.get(label), datasets.ClassLabel) else None
-    image = cfg.columns.image
-    if cfg.modality == "image" and isinstance(ds.features.get(image), datasets.Image):
-        raise InputError(f"{display}: column '{image}' holds embedded images, which curator does not read; "
-                         "save them as files (an image folder) and point input.path there")
+    check_content_type(display, ds.features.arrow_schema, cfg)
     parts = PartBuilder(display)
     start = 0
     with progress.task(f"reading {display}", total=len(ds)) as bar:

@@ -54,6 +54,8 @@ def locate(value: str | None, base: str, root: str, real_root: str) -> tuple[str
         return None, "image_missing", "no image path"
     if URL.match(value):
         return value, None, ""
+    if "\x00" in value:
+        return None, "image_missing", "not a valid path (it holds a NUL byte)"
     if value.startswith(("/", "\\")) or _DRIVE.match(value):
         return None, "image_path_outside_root", "absolute path; expected a path relative to the dataset root"
     rel = posixpath.normpath(posixpath.join(base, value) if base else value)

@@ -1,6 +1,7 @@
 """Parquet: ``ParquetFile.iter_batches``, one batch of ``input.chunk_rows`` rows at a time.
 
-Columns keep their types (see ``part.arrow_series``); ``source`` is ``<file>:<row index>``.
+Columns keep their types (see ``part.arrow_series``); the text or image column must hold strings
+(``part.check_content_type``). ``source`` is ``<file>:<row index>``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 from .. import progress
 from ..config import Config
 from ..errors import InputError
-from .part import Part, PartBuilder, arrow_frame, join_sources
+from .part import Part, PartBuilder, arrow_frame, check_content_type, check_unique_names, join_sources
 
 
 def read_parquet(path: Path, display: str, cfg: Config) -> Part:
@@ -23,6 +24,8 @@ def read_parquet(path: Path, display: str, cfg: Config) -> Part:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as err:
         raise InputError(f"{display}: not a readable parquet file ({str(err).splitlines()[0]})") from None
+    check_unique_names(display, pf.schema_arrow.names)
+    check_content_type(display, pf.schema_arrow, cfg)
     parts = PartBuilder(display)
     start = 0
     with progress.task(f"reading {display}", total=pf.metadata.num_rows) as bar:

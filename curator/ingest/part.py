@@ -8,6 +8,7 @@ number that orders rows) and the rows it could not read. ``assemble.finish`` doe
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +18,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..config import Columns
+from ..config import Columns, Config
+from ..errors import InputError
 
 #: Columns of a reader's bad rows; ``finish`` adds ``id`` and drops ``pos``.
 BAD_COLUMNS = ["source", "reason", "detail", "raw", "pos"]
+#: The most characters a bad row's ``raw`` and ``detail`` keep.
 RAW_CHARS = 500
 
 
@@ -74,8 +77,40 @@ class PartBuilder:
 
 def bad_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series([r[c] for r in rows], dtype=object) for c in BAD_COLUMNS})
+    frame["detail"] = frame["detail"].str.slice(0, RAW_CHARS)
     frame["pos"] = frame["pos"].astype(np.int64)
     return frame
+
+
+def check_unique_names(display: str, names: list[str]) -> None:
+    """Refuse a file whose columns repeat a name (which one would a row's value come from?)."""
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{display}: duplicate column names: {', '.join(dupes)}")
+
+
+def check_content_type(display: str, schema: pa.Schema, cfg: Config) -> None:
+    """Refuse a typed file whose text or image column does not hold strings.
+
+    As JSON, a list of strings would pass for text and an embedded image for a path never found.
+    Binary is accepted: some writers store strings so (decoded as UTF-8, bad bytes escaped).
+    """
+    name = cfg.columns.text if cfg.modality == "text" else cfg.columns.image
+    if name not in schema.names:
+        return  # assemble names the missing column
+    typ = schema.field(name).type
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    if any(is_type(typ) for is_type in _CONTENT_TYPES):
+        return
+    if cfg.modality == "image" and pa.types.is_struct(typ) and typ.get_field_index("bytes") >= 0:
+        raise InputError(f"{display}: column '{name}' holds embedded images, which curator does not read; "
+                         "save them as files (an image folder) and point input.path there")
+    raise InputError(f"{display}: column '{name}' is {typ}; expected a string")
+
+
+_CONTENT_TYPES = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view, pa.types.is_binary,
+                  pa.types.is_large_binary, pa.types.is_binary_view, pa.types.is_null)
 
 
 def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -142,11 +177,37 @@ def arrow_series(arr: pa.Array | pa.ChunkedArray) -> pd.Series:
     if pa.types.is_null(typ):
         return pd.Series([None] * len(arr), dtype=object)
     if pa.types.is_nested(typ):
+        fast = _list_json(arr.combine_chunks()) if pa.types.is_list(typ) or pa.types.is_large_list(typ) else None
+        if fast is not None:
+            return pd.Series(fast.to_numpy(zero_copy_only=False), dtype=object)
         values = [None if v is None else compact_json(v) for v in arr.to_pylist()]
         return pd.Series(values, dtype=object)
     if typ in _NULLABLE:
         return arr.to_pandas(types_mapper=_NULLABLE.get).reset_index(drop=True)
     return arr.to_pandas().reset_index(drop=True)
+
+
+def _list_json(arr: pa.ListArray | pa.LargeListArray) -> pa.Array | None:
+    """Lists of strings or integers as ``compact_json`` writes them, with Arrow kernels; None when
+    an item needs ``json.dumps`` (a null item, a control character to escape, another type)."""
+    items = arr.values
+    if items.null_count:
+        return None
+    if pa.types.is_integer(items.type):
+        items, quote = pc.cast(items, pa.large_string()), ""
+    elif pa.types.is_string(items.type) or pa.types.is_large_string(items.type):
+        if pc.any(pc.match_substring_regex(items, r"[\x00-\x1f]")).as_py():
+            return None
+        items = pc.replace_substring(pc.replace_substring(pc.cast(items, pa.large_string()), "\\", "\\\\"),
+                                     '"', '\\"')
+        quote = '"'
+    else:
+        return None
+    text = functools.partial(pa.scalar, type=pa.large_string())
+    lists = pa.LargeListArray.from_arrays(pc.cast(arr.offsets, pa.int64()), items, mask=arr.is_null())
+    joined = pc.binary_join_element_wise(text("[" + quote), pc.binary_join(lists, text(quote + "," + quote)),
+                                         text(quote + "]"), text(""))
+    return pc.if_else(pc.equal(pc.list_value_length(arr), 0), text("[]"), joined)
 
 
 def arrow_frame(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
@@ -156,7 +217,8 @@ def arrow_frame(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
 
 
 def scalar_str(value: Any) -> str | None:
-    """One id, text or label value as str: JSON spelling for booleans and nested values."""
+    """One id, text or label value as str: JSON spelling for booleans and nested values, and a whole
+    float as an integer (as ``_number_strings`` writes it)."""
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, (bool, np.bool_)):
@@ -167,13 +229,38 @@ def scalar_str(value: Any) -> str | None:
         return compact_json(value)
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return str(int(value))
     return str(value)
 
 
 def as_str(values: pd.Series) -> pd.Series:
-    """An object Series of str or None; the per-value conversion runs only on non-string columns."""
+    """An object Series of str or None (the id, text and label columns).
+
+    Numbers and booleans are converted whole-column (see ``_number_strings``); only other mixed
+    values go one by one through ``scalar_str``.
+    """
     out = values.astype(object)
     out = out.where(out.notna(), None)
-    if pd.api.types.infer_dtype(out, skipna=True) in ("string", "empty"):
+    kind = pd.api.types.infer_dtype(out, skipna=True)
+    if kind in ("string", "empty"):
         return out
+    if kind in ("integer", "floating", "mixed-integer-float", "boolean"):
+        try:
+            return pd.Series(_number_strings(pa.array(out, from_pandas=True)), index=out.index, dtype=object)
+        except (pa.ArrowInvalid, OverflowError):  # integers beyond 64 bits
+            pass
     return pd.Series([scalar_str(v) for v in out], index=out.index, dtype=object)
+
+
+def _number_strings(arr: pa.Array) -> np.ndarray:
+    """Numbers as strings, booleans as true/false. A whole float is written as an integer: integer
+    labels with a missing value come as float64 (pandas), and 1.0 must still be label "1"."""
+    if not pa.types.is_floating(arr.type):
+        return pc.cast(arr, pa.string()).to_numpy(zero_copy_only=False)
+    floats = arr.to_numpy(zero_copy_only=False)  # nulls are NaN
+    whole = np.isfinite(floats) & (np.trunc(floats) == floats) & (np.abs(floats) < 2 ** 53)
+    text = floats.astype(str).astype(object)
+    text[whole] = floats[whole].astype(np.int64).astype(str)
+    text[np.isnan(floats)] = None
+    return text
