@@ -223,7 +223,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 def _one_line(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
-    loc = tuple(p for p in first["loc"] if not isinstance(p, int) or True)
+    loc = tuple(first["loc"])  # list items keep their index: augment.text.0.nme
     where = ".".join(str(p) for p in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
         allowed = _allowed_keys(Config, loc)
