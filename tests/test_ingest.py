@@ -14,6 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+import curator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -81,6 +83,22 @@ def test_columns_curator_writes_are_kept_as_meta(tmp_path):
     assert list(r.table.columns) == ["id", "text", "label", "source", "meta_split", "meta_group",
                                      "meta_content_hash", "meta_cluster"]
     assert r.table.iloc[0, 4:].tolist() == ["orig", "g1", "h1", "c1"]
+    f = write(tmp_path / "why.csv", "text,reason,detail,step,augmenter,related_id\nhi,r,d,s,a,x\n")
+    assert read(f).table.columns.tolist()[4:] == ["meta_reason", "meta_detail", "meta_step", "meta_augmenter",
+                                                  "meta_related_id"]
+
+
+def test_a_users_reason_column_survives_in_the_dropped_rows_and_new_rows(tmp_path):
+    rows = "".join(f"ticket number {i} about a parcel,{'a' if i % 4 else 'b'},note {i}\n" for i in range(40))
+    f = write(tmp_path / "data.csv", "text,label,reason\n" + rows + "ticket number 1 about a parcel,a,dup\n")
+    result = curator.run({"input": {"path": str(f)}, "modality": "text", "seed": 0,
+                          "augment": {"enabled": True, "text": [{"name": "word_swap"}]}}, out=tmp_path / "out")
+    dropped = result.read("dropped")
+    assert dropped.loc[dropped["reason"] == "exact_duplicate", "meta_reason"].tolist() == ["dup"]
+    train = result.read("train")
+    new = train[train["parent_id"].notna()]
+    assert len(new) and new["meta_reason"].str.startswith("note ").all()
+
 
 def test_csv_line_numbers_with_blank_multiline_and_malformed_lines(tmp_path):
     f = write(tmp_path / "data.csv",

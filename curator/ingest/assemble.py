@@ -28,7 +28,9 @@ from .part import Part, as_str, bad_frame, clip_raw, compact_json
 
 #: Columns curator writes; an input column of the same name is kept as ``meta_<name>``.
 CURATOR_COLUMNS = frozenset({ID, TEXT, IMAGE, LABEL, SOURCE, PARENT_ID, IMAGE_HASH, IMAGE_WIDTH, IMAGE_HEIGHT,
-                             IMAGE_FORMAT, SPLIT, GROUP, CONTENT_HASH, CLUSTER})
+                             IMAGE_FORMAT, SPLIT, GROUP, CONTENT_HASH, CLUSTER,
+                             # what dropped rows and new rows carry (steps.Runner, augment.derive)
+                             "reason", "detail", "related_id", "step", "augmenter"})
 IMAGE_COLUMNS = [IMAGE_HASH, IMAGE_WIDTH, IMAGE_HEIGHT, IMAGE_FORMAT]
 BAD_COLUMNS = ["id", "source", "reason", "detail", "raw"]
 _POS = "\x00pos"  # a working column: the row's line or row number, for ordering bad rows
