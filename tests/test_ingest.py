@@ -14,12 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-import curator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+import curator
 from curator import progress
 from curator.config import Config, parse_config
 from curator.errors import ConfigError, DuplicateIdError, EmptyDatasetError, InputError, MissingColumnError
