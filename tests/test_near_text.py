@@ -314,6 +314,20 @@ def test_reference_index_round_trip_and_query(tmp_path):
     assert (both["measure"] == "containment").all()
 
 
+def test_an_index_built_at_one_threshold_queried_at_another_bands_for_the_query(tmp_path):
+    rng = np.random.default_rng(8)
+    ref_words = [doc(rng, 60) for _ in range(300)]
+    ref, new = [" ".join(w) for w in ref_words], [" ".join(edit(w, 4, rng)) for w in ref_words]
+    params = MinHashParams()
+    strict = ReferenceIndex.load(ReferenceIndex.build(ref, params=params, threshold=0.9).save(tmp_path / "r09.npz"))
+    loose = ReferenceIndex.build(ref, params=params, threshold=0.5)
+    sigs, sets = signatures(new, params), shingle_sets(new)
+    want = query(loose, sigs, params, new_sets=sets, threshold=0.5)
+    assert len(want) > 200  # most edited rows are near 0.6
+    pd.testing.assert_frame_equal(query(strict, sigs, params, new_sets=sets, threshold=0.5), want)
+    assert strict.bands == optimal_bands(0.9, 128, 0.05, 0.95)  # the header keeps what it was built for
+
+
 def test_reference_index_refuses_other_params(tmp_path):
     path = ReferenceIndex.build(["some reference text for the index"], params=MinHashParams()).save(tmp_path / "r.npz")
     other = MinHashParams(num_perm=64, shingle=ShingleConfig("word", 3))

@@ -35,6 +35,8 @@ from .shingle import ShingleConfig, shingle_sets
 from .shingle_sets import jaccard, offsets_of
 
 _KEY_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: the key of a band is a polynomial in it
+#: (false-positive, false-negative) weights that pick the bands: recall first (see near_duplicates).
+WEIGHTS = (0.05, 0.95)
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,7 @@ def exact_jaccard(texts, left: np.ndarray, right: np.ndarray, shingle: ShingleCo
 
 
 def near_duplicates(sigs: np.ndarray, threshold: float = 0.8, *, bands: tuple[int, int] | None = None,
-                    weights: tuple[float, float] = (0.05, 0.95), max_bucket: int = 100, texts=None,
+                    weights: tuple[float, float] = WEIGHTS, max_bucket: int = 100, texts=None,
                     shingle: ShingleConfig = ShingleConfig(), engine: Engine | None = None) -> NearDuplicates:
     """Near-duplicate clusters among the rows of a signature matrix, by Jaccard similarity.
 

@@ -2,9 +2,11 @@
 benchmark) without hashing the reference again.
 
 The index is one ``.npz`` file: the reference signatures, ids and (optionally) shingle sets, and a
-JSON header with the MinHash parameters, the threshold and the bands. Loading it for a query
-made with other parameters is an :class:`IndexMismatchError` naming each difference, since
-signatures made with other parameters cannot be compared.
+JSON header with the MinHash parameters, the threshold and the bands it was built for. The header's
+threshold and bands are a record only: the full signatures are stored, so a query bands them for
+its own threshold. Loading it for a query made with other parameters is an
+:class:`IndexMismatchError` naming each difference, since signatures made with other parameters
+cannot be compared.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .containment import ensemble_candidates
-from .lsh import band_keys, band_matches, estimated_jaccard, optimal_bands
+from .lsh import WEIGHTS, band_keys, band_matches, estimated_jaccard, optimal_bands
 from .minhash import MinHashParams, empty_rows, signatures
 from .shingle import shingle_sets
 from .shingle_sets import ShingleHashes, containment, jaccard
@@ -43,10 +45,11 @@ class ReferenceIndex:
 
     @classmethod
     def build(cls, texts, ids=None, params: MinHashParams = MinHashParams(), threshold: float = 0.8, *,
-              weights: tuple[float, float] = (0.05, 0.95), keep_sets: bool = True, workers: int = 2) -> ReferenceIndex:
-        """Hash the reference texts once. ``weights`` pick the bands as in
-        :func:`curator.near.lsh.near_duplicates`; ``keep_sets`` stores the shingle sets too
-        (needed for containment and exact verification; 8 bytes per distinct shingle)."""
+              weights: tuple[float, float] = WEIGHTS, keep_sets: bool = True, workers: int = 2) -> ReferenceIndex:
+        """Hash the reference texts once. ``threshold`` and the ``bands`` that ``weights`` pick for it
+        (as in :func:`curator.near.lsh.near_duplicates`) are recorded, and are the defaults of
+        :func:`query`; ``keep_sets`` stores the shingle sets too (needed for containment and exact
+        verification; 8 bytes per distinct shingle)."""
         sigs = signatures(texts, params, workers=workers)
         ids = np.arange(len(sigs)).astype(str) if ids is None else np.asarray(ids).astype(str)
         if len(ids) != len(sigs):
@@ -93,8 +96,8 @@ class ReferenceIndex:
                 d.replace(" vs ", " (index) vs ") + " (query)" for d in diff))
 
 
-def _jaccard_candidates(index: ReferenceIndex, new_sigs: np.ndarray, max_bucket: int):
-    b, r = index.bands
+def _jaccard_candidates(index: ReferenceIndex, new_sigs: np.ndarray, bands: tuple[int, int], max_bucket: int):
+    b, r = bands
     ref_live, new_live = np.flatnonzero(~empty_rows(index.signatures)), np.flatnonzero(~empty_rows(new_sigs))
     ref_keys, new_keys = band_keys(index.signatures[ref_live], b, r), band_keys(new_sigs[new_live], b, r)
     codes = []
@@ -107,10 +110,13 @@ def _jaccard_candidates(index: ReferenceIndex, new_sigs: np.ndarray, max_bucket:
 
 def query(index: ReferenceIndex, new_signatures: np.ndarray, params: MinHashParams, *,
           measure: str = "jaccard", new_sets: ShingleHashes | None = None, threshold: float | None = None,
-          max_bucket: int = 100) -> pd.DataFrame:
+          weights: tuple[float, float] = WEIGHTS, max_bucket: int = 100) -> pd.DataFrame:
     """Matches of new rows in the reference: ``new_row, ref_row, ref_id, similarity, measure``
     (plus ``direction`` for containment: ``new_in_ref`` or ``ref_in_new``).
 
+    ``threshold`` defaults to the one the index was built for; the LSH bands are always
+    :func:`~curator.near.lsh.optimal_bands` of the query's threshold and ``weights``, so an index
+    built at 0.9 finds the same matches at 0.5 as one built at 0.5.
     ``jaccard`` verifies LSH candidates by estimated Jaccard (exact when both sides have sets);
     ``containment`` needs ``new_sets`` and the index's sets, and looks both ways: a truncated copy
     of a reference row, and a reference row pasted into a longer new one.
@@ -125,7 +131,8 @@ def query(index: ReferenceIndex, new_signatures: np.ndarray, params: MinHashPara
     threshold = index.threshold if threshold is None else float(threshold)
     if measure == "containment":
         return _containment_query(index, new_signatures, params, new_sets, threshold)
-    new, ref = _jaccard_candidates(index, new_signatures, max_bucket)
+    bands = optimal_bands(threshold, params.num_perm, *weights)
+    new, ref = _jaccard_candidates(index, new_signatures, bands, max_bucket)
     exact = new_sets is not None and index.sets is not None
     sim = jaccard(new_sets, new, index.sets, ref) if exact else \
         estimated_jaccard(new_signatures, new, ref, other=index.signatures)
