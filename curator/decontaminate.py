@@ -35,7 +35,11 @@ def load_reference(path: str | Path, p, *, text: str | None = None) -> Reference
     if path.suffix == ".npz":
         if not path.is_file():
             raise InputError(f"{path}: reference index not found")
-        return ReferenceIndex.load(path, expect=params)
+        index = ReferenceIndex.load(path, expect=params)
+        if p.measure == "containment" and index.sets is None:
+            raise InputError(f"{path}: measure containment needs the reference's shingle sets, and this index "
+                             "has none (build it with keep_sets=True)")
+        return index
     table = ingest(_dataset_config(path, text)).table
     return ReferenceIndex.build(table[TEXT].to_numpy(dtype=object), table[ID].to_numpy(dtype=object), params,
                                 p.threshold)

@@ -12,6 +12,7 @@ from datasketch.lsh import _optimal_param
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from curator.errors import InputError
 from curator.near.calibrate import CalibrationInputError, calibrate
 from curator.near.containment import contained_duplicates, ensemble_candidates
 from curator.near.lsh import candidate_pairs, near_duplicates, optimal_bands
@@ -335,6 +336,61 @@ def test_reference_index_refuses_other_params(tmp_path):
         ReferenceIndex.load(path, expect=other)
     with pytest.raises(IndexMismatchError, match="seed"):
         query(ReferenceIndex.load(path), np.zeros((1, 128), np.uint32), MinHashParams(seed=2))
+
+
+def _rewrite(path, **changes):
+    """The index at ``path`` rewritten with some arrays (or header keys, as ``header``) changed."""
+    import json
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    header = {**json.loads(str(arrays["header"])), **changes.pop("header", {})}
+    arrays.update(header=np.array(json.dumps({k: v for k, v in header.items() if v is not None})), **changes)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None}, allow_pickle=True)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(b""), "got an unreadable file"),
+    (lambda p: p.write_bytes(p.read_bytes()[:300]), "got an unreadable file"),
+    (lambda p: np.savez(p, a=np.arange(3)), "got no 'header' array"),
+    (lambda p: _rewrite(p, header={"params": None}), "header without 'params'"),
+    (lambda p: _rewrite(p, set_hashes=None), "promises shingle sets"),
+    (lambda p: _rewrite(p, ids=np.array(["a", "b"])), r"3 text ids \(one per signature\), got ids \(2,\)"),
+    (lambda p: _rewrite(p, signatures=np.zeros((3, 64), np.uint32)), r"3 signatures of 128 uint32 values, got"),
+    (lambda p: _rewrite(p, signatures=np.zeros((3, 128), np.int64)), "got signatures .* int64"),
+    (lambda p: _rewrite(p, ids=np.array([1, "b", None], dtype=object)), "unreadable file .*Object arrays"),
+    (lambda p: _rewrite(p, set_offsets=np.array([0, 5, 2, 9])), "rising offsets"),
+])
+def test_a_damaged_or_foreign_index_is_one_error_naming_the_file(tmp_path, damage, message):
+    path = ReferenceIndex.build(["one two three four five six", "seven eight nine ten eleven twelve", "x"],
+                                ["a", "b", "c"]).save(tmp_path / "ref.npz")
+    damage(path)
+    with pytest.raises(InputError, match=f"ref.npz: expected a curator.near.reference/1 index.*{message}"):
+        ReferenceIndex.load(path)
+
+
+def test_containment_against_an_index_without_shingle_sets_is_one_error(tmp_path):
+    from curator.config import NearDedupConfig
+    from curator.decontaminate import load_reference, minhash_params
+    p = NearDedupConfig(measure="containment")
+    path = ReferenceIndex.build(["one two three four five six"], params=minhash_params(p),
+                                keep_sets=False).save(tmp_path / "ref.npz")
+    with pytest.raises(InputError, match="ref.npz: measure containment needs the reference's shingle sets"):
+        load_reference(path, p)
+
+
+def test_saving_an_index_replaces_the_file_only_once_it_is_whole(tmp_path, monkeypatch):
+    index = ReferenceIndex.build(["one two three four five six"], ["a"])
+    path = index.save(tmp_path / "ref.npz")
+    before = path.read_bytes()
+
+    def fail(fh, **arrays):
+        fh.write(b"half an archive")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", fail)
+    with pytest.raises(OSError, match="No space left"):
+        index.save(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["ref.npz"]
 
 
 # --- calibration -------------------------------------------------------------------------------
