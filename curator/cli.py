@@ -207,13 +207,22 @@ def dedup(
     result = decontaminate(data, against, params, text=text, save_index=save_index)
     out.print(f"{len(result.matches):,} of {len(result.matches) + len(result.kept):,} rows match the reference "
               f"({measure} >= {threshold})")
+    for name, bad in ((data, result.dropped), (against, result.reference_dropped)):
+        if len(bad):
+            reasons = ", ".join(f"{r} {n:,}" for r, n in bad["reason"].value_counts().sort_index().items())
+            rows = "row" if len(bad) == 1 else "rows"
+            out.print(f"{name}: {len(bad):,} unreadable {rows} left out ({reasons})", highlight=False, soft_wrap=True)
     if result.index_path:
         out.print(f"reference index: {result.index_path}")
     if out_file is not None:
         from .export import write_parquet
+        matches, dropped = (out_file.with_name(f"{out_file.stem}.{kind}.parquet") for kind in ("matches", "dropped"))
+        out_file.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(result.kept, out_file)
-        write_parquet(result.matches, out_file.with_name(out_file.stem + ".matches.parquet"))
-        out.print(f"clean rows: {out_file}; matches: {out_file.with_name(out_file.stem + '.matches.parquet')}")
+        write_parquet(result.matches, matches)
+        write_parquet(result.dropped, dropped)
+        out.print(f"clean rows: {out_file}; matches: {matches}; unreadable rows: {dropped}", highlight=False,
+                  soft_wrap=True)
 
 
 @dedup_app.command("calibrate")

@@ -78,7 +78,7 @@ class NearDedupStep(Step):
         """Rows matching the reference are dropped as ``reference_duplicate``, naming the match."""
         from .decontaminate import load_reference, matches_against
 
-        index = load_reference(self.cfg.resolve(self.p.against), self.p)
+        index, unreadable = load_reference(self.cfg.resolve(self.p.against), self.p)
         hits = matches_against(table, index, self.p)
         hits = hits[~isin(hits["id"], result.dropped["id"])]
         detail = ("near duplicate of reference row " + hits["ref_id"].astype(str) + " (" + hits["measure"]
@@ -86,6 +86,7 @@ class NearDedupStep(Step):
         result.dropped = pd.concat([result.dropped, decisions(hits["id"], "reference_duplicate", detail)],
                                    ignore_index=True)
         result.artifacts["reference_matches"] = int(len(hits))
+        result.artifacts["reference_unreadable"] = int(len(unreadable))
 
     # -- text ---------------------------------------------------------------------------------
     def _text_pairs(self, table: pd.DataFrame, engine: Engine):

@@ -143,6 +143,21 @@ def test_dedup_against_a_reference_and_reuse_of_the_saved_index(tmp_path):
     assert other.exit_code == 1 and "reference index and query differ in shingle.n" in " ".join(other.output.split())
 
 
+def test_dedup_reports_and_writes_the_rows_it_could_not_read(tmp_path):
+    data, ref = tmp_path / "d.jsonl", tmp_path / "r.jsonl"
+    data.write_text(f'{{"text": "{LONG[0]}"}}\n{{bad json\n{{"text": "{LONG[1]}"}}\n', encoding="utf-8")
+    ref.write_text(f'{{"text": "{LONG[0].upper()}"}}\nnot json either\n', encoding="utf-8")
+    result = runner.invoke(app, ["dedup", "--data", str(data), "--against", str(ref),
+                                 "--out", str(tmp_path / "o" / "clean.parquet")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "1 of 2 rows match the reference" in said
+    assert f"{data}: 1 unreadable row left out (malformed_json 1)" in said
+    assert f"{ref}: 1 unreadable row left out (malformed_json 1)" in said
+    dropped = pd.read_parquet(tmp_path / "o" / "clean.dropped.parquet")
+    assert dropped[["source", "reason", "raw"]].values.tolist() == [["d.jsonl:2", "malformed_json", "{bad json"]]
+
+
 def test_dedup_calibrate_suggests_a_threshold(tmp_path):
     base = "the parcel with my new laptop was marked as delivered on monday but it never arrived at my door today"
     words = base.split()
