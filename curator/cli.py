@@ -187,7 +187,7 @@ def dedup(
     measure: str = typer.Option("jaccard", "--measure", help="jaccard (resemblance) or containment"),
     shingle: str = typer.Option("word", "--shingle", help="word or char n-grams"),
     n: int = typer.Option(5, "--n", help="Shingle size."),
-    text: Optional[str] = typer.Option(None, "--text", help="The text column (default: text)."),
+    text: Optional[str] = typer.Option(None, "--text", help="The text column of both datasets (default: text)."),
 ) -> None:
     """Remove rows that near-duplicate another dataset (decontamination); `calibrate` picks a threshold.
 

@@ -77,8 +77,9 @@ class DecontaminationResult:
 
 def decontaminate(dataset: str | Path, against: str | Path, p, *, text: str | None = None,
                   save_index: str | Path | None = None) -> DecontaminationResult:
-    """Split ``dataset`` into rows that are clean and matches of ``against`` (dataset or index)."""
-    index, reference_bad = load_reference(against, p)
+    """Split ``dataset`` into rows that are clean and matches of ``against`` (dataset or index);
+    ``text`` names the text column of both datasets."""
+    index, reference_bad = load_reference(against, p, text=text)
     saved = index.save(save_index) if save_index is not None else None
     ingested = ingest(_dataset_config(Path(dataset), text))
     table = ingested.table

@@ -158,6 +158,15 @@ def test_dedup_reports_and_writes_the_rows_it_could_not_read(tmp_path):
     assert dropped[["source", "reason", "raw"]].values.tolist() == [["d.jsonl:2", "malformed_json", "{bad json"]]
 
 
+def test_dedup_text_names_the_column_of_the_reference_too(tmp_path):
+    data, ref = tmp_path / "d.csv", tmp_path / "r.csv"
+    write_csv(data, [{"body": t} for t in LONG])
+    write_csv(ref, [{"body": LONG[3].upper() + "!"}])
+    result = runner.invoke(app, ["dedup", "--data", str(data), "--against", str(ref), "--text", "body"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 6 rows match the reference" in " ".join(result.output.split())
+
+
 def test_dedup_calibrate_suggests_a_threshold(tmp_path):
     base = "the parcel with my new laptop was marked as delivered on monday but it never arrived at my door today"
     words = base.split()
