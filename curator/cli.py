@@ -175,6 +175,19 @@ dedup_app = typer.Typer(no_args_is_help=False, rich_markup_mode=None)
 app.add_typer(dedup_app, name="dedup")
 
 
+def _near_config(command: str, **options):
+    """A ``steps.dedup_near`` config from command options; a bad value is one line naming its option."""
+    from pydantic import ValidationError
+
+    from .config import NearDedupConfig
+
+    try:
+        return NearDedupConfig(**options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CuratorError(f"{command}: --{first['loc'][0]}: {first['msg']}, got {first['input']!r}") from None
+
+
 @dedup_app.callback(invoke_without_command=True)
 @_clean_errors
 def dedup(
@@ -195,15 +208,11 @@ def dedup(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .config import NearDedupConfig
     from .decontaminate import decontaminate
 
     if data is None or against is None:
         raise CuratorError("dedup: expected --data DATASET and --against REFERENCE (or a subcommand: calibrate)")
-    try:
-        params = NearDedupConfig(threshold=threshold, measure=measure, shingle=shingle, n=n)
-    except ValueError as exc:
-        raise CuratorError(f"dedup: {str(exc).splitlines()[1:3]}") from None
+    params = _near_config("dedup", threshold=threshold, measure=measure, shingle=shingle, n=n)
     result = decontaminate(data, against, params, text=text, save_index=save_index)
     out.print(f"{len(result.matches):,} of {len(result.matches) + len(result.kept):,} rows match the reference "
               f"({measure} >= {threshold})")

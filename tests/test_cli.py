@@ -167,6 +167,15 @@ def test_dedup_text_names_the_column_of_the_reference_too(tmp_path):
     assert "1 of 6 rows match the reference" in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize("option, message", [
+    (["--threshold", "2"], "dedup: --threshold: Input should be less than or equal to 1, got 2.0"),
+    (["--measure", "cosine"], "dedup: --measure: Input should be 'jaccard' or 'containment', got 'cosine'"),
+])
+def test_dedup_option_errors_are_one_readable_line(tmp_path, option, message):
+    result = runner.invoke(app, ["dedup", "--data", "d.csv", "--against", "r.csv", *option])
+    assert result.exit_code == 1 and " ".join(result.output.split()) == f"error: {message}"
+
+
 def test_dedup_calibrate_suggests_a_threshold(tmp_path):
     base = "the parcel with my new laptop was marked as delivered on monday but it never arrived at my door today"
     words = base.split()
