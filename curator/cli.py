@@ -245,13 +245,13 @@ def dedup_calibrate(
 
     Example: curator dedup calibrate labelled_pairs.csv --shingle char --n 5
     """
+    from .decontaminate import minhash_params
     from .near.calibrate import calibrate, read_pairs
-    from .near.minhash import MinHashParams
-    from .near.shingle import ShingleConfig
 
     if not pairs.is_file():
         raise CuratorError(f"{pairs}: file not found")
-    result = calibrate(read_pairs(pairs), MinHashParams(shingle=ShingleConfig(shingle, n)))
+    params = minhash_params(_near_config("dedup calibrate", shingle=shingle, n=n))  # the step's normalisation
+    result = calibrate(read_pairs(pairs), params)
     t = Table(title=f"{pairs.name}: {len(result.pairs)} labelled pairs")
     for col in result.table.columns:
         t.add_column(str(col), justify="right")

@@ -176,6 +176,21 @@ def test_dedup_option_errors_are_one_readable_line(tmp_path, option, message):
     assert result.exit_code == 1 and " ".join(result.output.split()) == f"error: {message}"
 
 
+def test_dedup_calibrate_normalises_as_the_dedup_step_does(tmp_path):
+    rows = [{"text_a": "Hello, there! How are you today, my friend?", "text_b": "hello there how are you today my friend",
+             "duplicate": "yes"},
+            {"text_a": "Refund please: order #123 arrived broken.", "text_b": "Refund please order 123 arrived broken",
+             "duplicate": "yes"},
+            {"text_a": "my parcel never arrived at the door", "text_b": "please reset the password of my account",
+             "duplicate": "no"}]
+    write_csv(tmp_path / "pairs.csv", rows)
+    result = runner.invoke(app, ["dedup", "calibrate", str(tmp_path / "pairs.csv")])
+    assert result.exit_code == 0, result.output
+    assert "suggested threshold: 0.95" in result.output  # punctuation is folded: the duplicates score 1.0
+    table = [line.split("│") for line in result.output.splitlines() if line.startswith("│  0.950")]
+    assert [cell.strip() for cell in table[0][2:5]] == ["2", "0", "0"]  # tp, fp, fn at 0.95
+
+
 def test_dedup_calibrate_suggests_a_threshold(tmp_path):
     base = "the parcel with my new laptop was marked as delivered on monday but it never arrived at my door today"
     words = base.split()

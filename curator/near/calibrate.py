@@ -72,7 +72,11 @@ def _scores(truth: np.ndarray, score: np.ndarray, thresholds) -> pd.DataFrame:
 
 def calibrate(pairs: pd.DataFrame, params: MinHashParams = MinHashParams(),
               thresholds=THRESHOLDS) -> Calibration:
-    """Precision and recall per threshold on labelled pairs, and the threshold of best F1."""
+    """Precision and recall per threshold on labelled pairs, and the threshold of best F1.
+
+    To tune the dedup step, pass its parameters, normalisation included:
+    ``curator.decontaminate.minhash_params(config.steps.dedup_near)`` (what the CLI does).
+    """
     missing = [c for c in COLUMNS if c not in pairs.columns]
     if missing:
         raise CalibrationInputError(f"expected columns {', '.join(COLUMNS)}, missing {', '.join(missing)}")
