@@ -258,7 +258,11 @@ def dedup_calibrate(
     for row in result.table.itertuples(index=False):
         t.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     out.print(t)
-    out.print(f"suggested threshold: {result.threshold:.2f}")
+    if result.threshold is None:
+        out.print(f"no threshold separates these pairs: every pair labelled duplicate scores below "
+                  f"{result.table['threshold'].min():.2f}", soft_wrap=True)
+    else:
+        out.print(f"suggested threshold: {result.threshold:.2f}")
 
 
 def main() -> None:

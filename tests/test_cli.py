@@ -191,6 +191,15 @@ def test_dedup_calibrate_normalises_as_the_dedup_step_does(tmp_path):
     assert [cell.strip() for cell in table[0][2:5]] == ["2", "0", "0"]  # tp, fp, fn at 0.95
 
 
+def test_dedup_calibrate_says_when_no_threshold_separates_the_pairs(tmp_path):
+    write_csv(tmp_path / "pairs.csv", [{"text_a": LONG[0], "text_b": LONG[1][::-1], "duplicate": "yes"},
+                                       {"text_a": LONG[2], "text_b": LONG[3][::-1], "duplicate": "no"}])
+    result = runner.invoke(app, ["dedup", "calibrate", str(tmp_path / "pairs.csv")])
+    assert result.exit_code == 0, result.output
+    assert "no threshold separates these pairs: every pair labelled duplicate scores below 0.30" in result.output
+    assert "suggested threshold" not in result.output
+
+
 def test_dedup_calibrate_suggests_a_threshold(tmp_path):
     base = "the parcel with my new laptop was marked as delivered on monday but it never arrived at my door today"
     words = base.split()

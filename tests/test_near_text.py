@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curator.errors import InputError
-from curator.near.calibrate import CalibrationInputError, calibrate
+from curator.near.calibrate import CalibrationInputError, calibrate, read_pairs
 from curator.near.containment import contained_duplicates, ensemble_candidates
 from curator.near.lsh import candidate_pairs, near_duplicates, optimal_bands
 from curator.near.lsh_index import IndexMismatchError, ReferenceIndex, query
@@ -420,6 +420,39 @@ def test_calibration_names_a_bad_label():
         calibrate(pairs)
     with pytest.raises(CalibrationInputError, match="missing duplicate"):
         calibrate(pairs.drop(columns="duplicate"))
+
+
+def test_calibration_needs_both_classes_and_says_when_nothing_separates_them():
+    same = "the cat sat on the mat today and then it went to sleep for the rest of the day"
+    only = pd.DataFrame({"text_a": [same, same], "text_b": [same, same + " again"], "duplicate": ["yes", "1"]})
+    with pytest.raises(CalibrationInputError, match="expected both duplicate and non-duplicate pairs, got 2 pairs, "
+                                                    "all labelled duplicate"):
+        calibrate(only)
+    unrelated = pd.DataFrame({"text_a": [same, same], "text_b": ["a dog ran in the park", "unrelated words"],
+                              "duplicate": ["yes", "no"]})
+    cal = calibrate(unrelated)
+    assert cal.threshold is None and (cal.table["f1"] == 0).all()
+
+
+def test_calibration_scores_a_pair_with_an_empty_side_zero():
+    same = "the cat sat on the mat today and then it went to sleep for the rest of the day"
+    pairs = pd.DataFrame({"text_a": ["", "", same], "text_b": ["", same, same], "duplicate": ["no", "no", "yes"]})
+    cal = calibrate(pairs)
+    assert cal.pairs["estimated"].tolist() == [0.0, 0.0, 1.0] and cal.pairs["exact"].tolist() == [0.0, 0.0, 1.0]
+    assert (cal.table["fp"] == 0).all() and cal.threshold == 0.95
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "got an empty file"),
+    (b'text_a,text_b,duplicate\n"unterminated,x,1\n', "got a row it cannot read: .*EOF inside string"),
+    (b"text_a,text_b,duplicate\n\xff\xfe,x,1\n", "got bytes that are not UTF-8"),
+    (b"text_a,text_b,duplicate\na,b,1,extra\n", "got a row it cannot read"),
+])
+def test_an_unreadable_pairs_file_is_one_error_naming_it(tmp_path, content, message):
+    (tmp_path / "pairs.csv").write_bytes(content)
+    with pytest.raises(CalibrationInputError, match=f"pairs.csv: expected a UTF-8 CSV with columns text_a, text_b, "
+                                                    f"duplicate, {message}"):
+        read_pairs(tmp_path / "pairs.csv")
 
 
 def test_find_near_duplicates_from_raw_text_both_measures():
