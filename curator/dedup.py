@@ -101,8 +101,9 @@ def resolve_groups(table: pd.DataFrame, key: pd.Series, policy: GroupPolicy, *,
     conflicted = members[members["conflict"]]
     if len(conflicted):
         dropped, flagged, fixed = _label_conflicts(table, conflicted, dropped, policy)
+    # a kept row's note, for the rows that are still kept (on_label_conflict: drop drops whole groups)
     return StepResult(table=table, dropped=dropped, flagged=flagged, fixed=fixed,
-                      kept=_kept_notes(others, policy.noun),
+                      kept=_kept_notes(others[~isin(others["rep"], dropped["id"])], policy.noun),
                       artifacts=_artifacts(members, is_rep, len(conflict_keys), policy))
 
 
