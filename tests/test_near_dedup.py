@@ -181,3 +181,25 @@ def test_a_run_drops_rows_that_near_duplicate_a_reference(tmp_path):
     hit = dropped[dropped["reason"] == "reference_duplicate"]
     assert hit["text"].tolist() == [texts[3]]
     assert hit["detail"].iloc[0].startswith("near duplicate of reference row ")
+
+
+def test_a_run_against_an_index_saved_at_another_threshold_finds_what_the_dataset_would(tmp_path):
+    from conftest import write_config, write_csv
+    from curator.config import NearDedupConfig
+    from curator.decontaminate import minhash_params
+    from curator.near.lsh_index import ReferenceIndex
+    rng = np.random.default_rng(4)
+    words = [list(rng.choice([f"w{i}" for i in range(5000)], 60)) for _ in range(40)]
+    edited = [w[:20] + ["changed"] + w[21:40] + ["edited"] + w[41:] for w in words]  # Jaccard about 0.7
+    others = [list(rng.choice([f"v{i}" for i in range(5000)], 60)) for _ in range(10)]
+    write_csv(tmp_path / "train.csv", [{"text": " ".join(w), "label": "a"} for w in edited + others])
+    write_csv(tmp_path / "ref.csv", [{"text": " ".join(w)} for w in words])
+    ReferenceIndex.build([" ".join(w) for w in words], params=minhash_params(NearDedupConfig()),
+                         threshold=0.9).save(tmp_path / "ref09.npz")
+    dropped = {}
+    for against in ("ref.csv", "ref09.npz"):
+        cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "train.csv"}, "steps": {
+            "dedup_near": {"against": against, "threshold": 0.5}, "label_issues": {"enabled": False}}})
+        out = curator.run(cfg, out=tmp_path / f"out-{against}").read("dropped")
+        dropped[against] = sorted(out.loc[out["reason"] == "reference_duplicate", "id"])
+    assert len(dropped["ref.csv"]) == 40 and dropped["ref09.npz"] == dropped["ref.csv"]
