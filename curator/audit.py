@@ -84,7 +84,8 @@ def duplicate_groups(artifacts: dict, lookup: RowLookup) -> list[dict]:
         for g in art.get("groups", []):
             rows = {r["id"]: r for r in lookup.rows(g["ids"])}
             kept = rows[g["rep"]]
-            dropped = [{**rows[i], "similarity": round(g.get("similarity", {}).get(i, 1.0), 3)}
+            dropped = [{**rows[i], "similarity": round(g.get("similarity", {}).get(i, 1.0), 3),
+                        "score": g.get("score", "similarity")}
                        for i in g["ids"] if i != g["rep"]]
             if g.get("kind") == "near" and lookup.text:  # a bounded sample of groups, not the table
                 for row in dropped:

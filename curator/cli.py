@@ -175,6 +175,19 @@ dedup_app = typer.Typer(no_args_is_help=False, rich_markup_mode=None)
 app.add_typer(dedup_app, name="dedup")
 
 
+def _near_config(command: str, **options):
+    """A ``steps.dedup_near`` config from command options; a bad value is one line naming its option."""
+    from pydantic import ValidationError
+
+    from .config import NearDedupConfig
+
+    try:
+        return NearDedupConfig(**options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CuratorError(f"{command}: --{first['loc'][0]}: {first['msg']}, got {first['input']!r}") from None
+
+
 @dedup_app.callback(invoke_without_command=True)
 @_clean_errors
 def dedup(
@@ -187,7 +200,7 @@ def dedup(
     measure: str = typer.Option("jaccard", "--measure", help="jaccard (resemblance) or containment"),
     shingle: str = typer.Option("word", "--shingle", help="word or char n-grams"),
     n: int = typer.Option(5, "--n", help="Shingle size."),
-    text: Optional[str] = typer.Option(None, "--text", help="The text column (default: text)."),
+    text: Optional[str] = typer.Option(None, "--text", help="The text column of both datasets (default: text)."),
 ) -> None:
     """Remove rows that near-duplicate another dataset (decontamination); `calibrate` picks a threshold.
 
@@ -195,25 +208,30 @@ def dedup(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .config import NearDedupConfig
     from .decontaminate import decontaminate
 
     if data is None or against is None:
         raise CuratorError("dedup: expected --data DATASET and --against REFERENCE (or a subcommand: calibrate)")
-    try:
-        params = NearDedupConfig(threshold=threshold, measure=measure, shingle=shingle, n=n)
-    except ValueError as exc:
-        raise CuratorError(f"dedup: {str(exc).splitlines()[1:3]}") from None
+    params = _near_config("dedup", threshold=threshold, measure=measure, shingle=shingle, n=n)
     result = decontaminate(data, against, params, text=text, save_index=save_index)
     out.print(f"{len(result.matches):,} of {len(result.matches) + len(result.kept):,} rows match the reference "
               f"({measure} >= {threshold})")
+    for name, bad in ((data, result.dropped), (against, result.reference_dropped)):
+        if len(bad):
+            reasons = ", ".join(f"{r} {n:,}" for r, n in bad["reason"].value_counts().sort_index().items())
+            rows = "row" if len(bad) == 1 else "rows"
+            out.print(f"{name}: {len(bad):,} unreadable {rows} left out ({reasons})", highlight=False, soft_wrap=True)
     if result.index_path:
         out.print(f"reference index: {result.index_path}")
     if out_file is not None:
         from .export import write_parquet
+        matches, dropped = (out_file.with_name(f"{out_file.stem}.{kind}.parquet") for kind in ("matches", "dropped"))
+        out_file.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(result.kept, out_file)
-        write_parquet(result.matches, out_file.with_name(out_file.stem + ".matches.parquet"))
-        out.print(f"clean rows: {out_file}; matches: {out_file.with_name(out_file.stem + '.matches.parquet')}")
+        write_parquet(result.matches, matches)
+        write_parquet(result.dropped, dropped)
+        out.print(f"clean rows: {out_file}; matches: {matches}; unreadable rows: {dropped}", highlight=False,
+                  soft_wrap=True)
 
 
 @dedup_app.command("calibrate")
@@ -227,20 +245,24 @@ def dedup_calibrate(
 
     Example: curator dedup calibrate labelled_pairs.csv --shingle char --n 5
     """
+    from .decontaminate import minhash_params
     from .near.calibrate import calibrate, read_pairs
-    from .near.minhash import MinHashParams
-    from .near.shingle import ShingleConfig
 
     if not pairs.is_file():
         raise CuratorError(f"{pairs}: file not found")
-    result = calibrate(read_pairs(pairs), MinHashParams(shingle=ShingleConfig(shingle, n)))
+    params = minhash_params(_near_config("dedup calibrate", shingle=shingle, n=n))  # the step's normalisation
+    result = calibrate(read_pairs(pairs), params)
     t = Table(title=f"{pairs.name}: {len(result.pairs)} labelled pairs")
     for col in result.table.columns:
         t.add_column(str(col), justify="right")
     for row in result.table.itertuples(index=False):
         t.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     out.print(t)
-    out.print(f"suggested threshold: {result.threshold:.2f}")
+    if result.threshold is None:
+        out.print(f"no threshold separates these pairs: every pair labelled duplicate scores below "
+                  f"{result.table['threshold'].min():.2f}", soft_wrap=True)
+    else:
+        out.print(f"suggested threshold: {result.threshold:.2f}")
 
 
 def main() -> None:

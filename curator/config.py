@@ -181,6 +181,9 @@ class Config(_Model):
             self.columns.image = "image"
         if self.labels is not None and len(set(self.labels)) != len(self.labels):
             raise ValueError("labels: expected each label once")
+        if self.modality == "image" and self.steps.dedup_near.against is not None:
+            raise ValueError("steps.dedup_near.against: expected null for modality image (only text is checked "
+                             f"against a reference), got {self.steps.dedup_near.against!r}")
         return self
 
     def resolve(self, path: str | Path) -> Path:
@@ -234,6 +237,8 @@ def _one_line(err: ValidationError, source: str) -> str:
         msg += f"; expected one of: {', '.join(allowed)}"
     elif first["type"] == "missing":
         msg = f"{source}: missing required key '{where}'"
+    elif not loc:  # a check across keys: its message names them
+        msg = f"{source}: {first['msg'].removeprefix('Value error, ')}"
     else:
         text = first["msg"].removeprefix("Value error, ")
         msg = f"{source}: {where}: {text}, got {first.get('input')!r}"

@@ -12,6 +12,7 @@ import pandas as pd
 from .config import Config, parse_config
 from .errors import InputError
 from .ingest import ingest
+from .ingest.assemble import BAD_COLUMNS
 from .near.lsh_index import ReferenceIndex, query
 from .near.minhash import MinHashParams, signatures
 from .near.shingle import ShingleConfig, shingle_sets
@@ -28,17 +29,23 @@ def _dataset_config(path: Path, text: str | None) -> Config:
                          "columns": {"text": text, "label": "label"}}, source=str(path))
 
 
-def load_reference(path: str | Path, p, *, text: str | None = None) -> ReferenceIndex:
-    """A reference index: loaded from a saved ``.npz`` index, or built from a text dataset."""
+def load_reference(path: str | Path, p, *, text: str | None = None) -> tuple[ReferenceIndex, pd.DataFrame]:
+    """A reference index: loaded from a saved ``.npz`` index, or built from a text dataset; and the
+    reference rows ingest could not read (``id, source, reason, detail, raw``; none for an index)."""
     path = Path(path)
     params = minhash_params(p)
     if path.suffix == ".npz":
         if not path.is_file():
             raise InputError(f"{path}: reference index not found")
-        return ReferenceIndex.load(path, expect=params)
-    table = ingest(_dataset_config(path, text)).table
+        index = ReferenceIndex.load(path, expect=params)
+        if p.measure == "containment" and index.sets is None:
+            raise InputError(f"{path}: measure containment needs the reference's shingle sets, and this index "
+                             "has none (build it with keep_sets=True)")
+        return index, pd.DataFrame(columns=BAD_COLUMNS)
+    ingested = ingest(_dataset_config(path, text))
+    table = ingested.table
     return ReferenceIndex.build(table[TEXT].to_numpy(dtype=object), table[ID].to_numpy(dtype=object), params,
-                                p.threshold)
+                                p.threshold), ingested.bad
 
 
 def matches_against(table: pd.DataFrame, index: ReferenceIndex, p) -> pd.DataFrame:
@@ -57,17 +64,25 @@ def matches_against(table: pd.DataFrame, index: ReferenceIndex, p) -> pd.DataFra
 
 @dataclass
 class DecontaminationResult:
+    """``kept``: the clean rows; ``matches``: one per matched row; ``dropped`` and
+    ``reference_dropped``: the rows of the dataset and of the reference that ingest could not read,
+    with ``reason`` and ``detail``, so no row is lost unseen."""
+
     kept: pd.DataFrame
     matches: pd.DataFrame
     index_path: Path | None
+    dropped: pd.DataFrame
+    reference_dropped: pd.DataFrame
 
 
 def decontaminate(dataset: str | Path, against: str | Path, p, *, text: str | None = None,
                   save_index: str | Path | None = None) -> DecontaminationResult:
-    """Split ``dataset`` into rows that are clean and matches of ``against`` (dataset or index)."""
-    index = load_reference(against, p)
+    """Split ``dataset`` into rows that are clean and matches of ``against`` (dataset or index);
+    ``text`` names the text column of both datasets."""
+    index, reference_bad = load_reference(against, p, text=text)
     saved = index.save(save_index) if save_index is not None else None
-    table = ingest(_dataset_config(Path(dataset), text)).table
+    ingested = ingest(_dataset_config(Path(dataset), text))
+    table = ingested.table
     matches = matches_against(table, index, p)
     kept = table[~table[ID].isin(matches["id"])].reset_index(drop=True)
-    return DecontaminationResult(kept, matches, saved)
+    return DecontaminationResult(kept, matches, saved, ingested.bad, reference_bad)

@@ -55,38 +55,44 @@ class GroupPolicy:
     keep: str = "first"    # first | longest | most_metadata | majority_label
     on_label_conflict: str = "flag"  # flag | drop | majority
     max_groups: int = 20   # groups sampled for the report
+    score: str = "similarity"  # what the similarity in a ledger detail measures: similarity, containment
 
 
 def resolve_groups(table: pd.DataFrame, key: pd.Series, policy: GroupPolicy, *,
-                   match: pd.Series | None = None, similarity: pd.Series | None = None) -> StepResult:
+                   match: pd.Series | None = None, similarity: pd.Series | None = None,
+                   contained: pd.Series | None = None) -> StepResult:
     """Keep one row per group of equal ``key`` (missing key = no group) and explain every decision.
 
     ``match``/``similarity`` (optional, aligned with ``table``) name the row each member matched best
     and how closely; without them a member "matched" its group's kept row exactly (similarity 1).
+    ``contained`` (optional, boolean, aligned) marks rows that lie inside another member: never a
+    group's kept row, and their labels take no part in label conflicts (a greeting inside a ticket
+    does not conflict with it), so a container is never dropped for what it contains.
     """
     in_group = (key.notna() & key.duplicated(keep=False)).to_numpy()
     members = pd.DataFrame({ID: table[ID].to_numpy()[in_group], LABEL: table[LABEL].to_numpy()[in_group],
                             "_key": key.to_numpy()[in_group], "_pos": np.flatnonzero(in_group),
-                            "_prio": _priority(table, policy.keep).to_numpy()[in_group]})
+                            "_prio": _priority(table, policy.keep).to_numpy()[in_group],
+                            "_inside": False if contained is None else contained.to_numpy(dtype=bool)[in_group]})
     if members.empty:
         return StepResult(table=table, artifacts={"groups": [], "n_groups": 0, "label_conflicts": 0})
     if policy.keep == "majority_label":  # prefer a row that carries its group's most common label
-        top = members.groupby(["_key", LABEL]).size().rename("n").reset_index()
+        top = members[~members["_inside"]].groupby(["_key", LABEL]).size().rename("n").reset_index()
         top = top.sort_values(["_key", "n", LABEL], ascending=[True, False, True]).drop_duplicates("_key")
         members["_prio"] = np.where(members[LABEL].eq(members["_key"].map(top.set_index("_key")[LABEL])), 0, 1)
-    members = members.sort_values(["_key", "_prio", "_pos"], kind="stable")
+    members = members.sort_values(["_key", "_inside", "_prio", "_pos"], kind="stable")
     rep = members.drop_duplicates("_key").set_index("_key")[ID]
     members["rep"] = members["_key"].map(rep)
     members["match"] = members["rep"] if match is None else match.to_numpy()[members["_pos"]]
     members["match"] = members["match"].where(members["match"].notna(), members["rep"])
     members["sim"] = 1.0 if similarity is None else similarity.to_numpy()[members["_pos"]]
 
-    n_labels = members.groupby("_key")[LABEL].nunique()
+    n_labels = members[~members["_inside"]].groupby("_key")[LABEL].nunique()
     conflict_keys = n_labels.index[n_labels > 1]
-    members["conflict"] = isin(members["_key"], conflict_keys)
+    members["conflict"] = isin(members["_key"], conflict_keys) & ~members["_inside"]
     is_rep = members[ID].eq(members["rep"])
     others = members[~is_rep]
-    note = _similarity_note(others) if similarity is not None else ""
+    note = _similarity_note(others, policy.score) if similarity is not None else ""
     detail = f"{policy.noun} of " + others["match"] + note
     detail = detail.where(others["match"].eq(others["rep"]), detail + "; its group kept " + others["rep"])
     dropped = decisions(others[ID], policy.reason, detail, others["match"])
@@ -95,13 +101,14 @@ def resolve_groups(table: pd.DataFrame, key: pd.Series, policy: GroupPolicy, *,
     conflicted = members[members["conflict"]]
     if len(conflicted):
         dropped, flagged, fixed = _label_conflicts(table, conflicted, dropped, policy)
+    # a kept row's note, for the rows that are still kept (on_label_conflict: drop drops whole groups)
     return StepResult(table=table, dropped=dropped, flagged=flagged, fixed=fixed,
-                      kept=_kept_notes(others, policy.noun),
+                      kept=_kept_notes(others[~isin(others["rep"], dropped["id"])], policy.noun),
                       artifacts=_artifacts(members, is_rep, len(conflict_keys), policy))
 
 
-def _similarity_note(rows: pd.DataFrame) -> pd.Series:
-    return " (similarity " + rows["sim"].astype(float).round(3).astype(str) + ")"
+def _similarity_note(rows: pd.DataFrame, score: str) -> pd.Series:
+    return f" ({score} " + rows["sim"].astype(float).round(3).astype(str) + ")"
 
 
 def _label_conflicts(table: pd.DataFrame, conflicted: pd.DataFrame, dropped: pd.DataFrame,
@@ -169,7 +176,7 @@ def _artifacts(members: pd.DataFrame, is_rep: pd.Series, n_conflicts: int, polic
     for key, g in chosen.groupby("_key", sort=False):  # at most max_groups groups
         groups.append({"key": key, "rep": g["rep"].iloc[0], "ids": g[ID].tolist(), "size": len(g),
                        "conflict": bool(g["conflict"].iloc[0]), "kind": policy.noun.split()[0],
-                       "similarity": dict(zip(g[ID], g["sim"].astype(float)))})
+                       "similarity": dict(zip(g[ID], g["sim"].astype(float))), "score": policy.score})
     order = {k: i for i, k in enumerate(sizes.index[: policy.max_groups])}
     groups.sort(key=lambda grp: order[grp["key"]])
     # Every conflicted group's kept row, for the label-issues step (the groups above are a sample).

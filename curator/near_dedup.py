@@ -1,7 +1,10 @@
 """The near-dedup step: clusters of near-duplicate rows, one row kept per cluster.
 
 Text: MinHash signatures (bit-equal to datasketch) banded by LSH, candidates verified by Jaccard
-(resemblance) or containment on the shingles, clusters by connected components. Images: perceptual
+(resemblance) or containment on the shingles, clusters by connected components. Containment pairs
+are directed: a row inside a longer one is dropped naming its container, and containers are never
+dropped for what they contain, nor clustered through a short row they share
+(:func:`curator.near.clusters.containment_groups`). Images: perceptual
 hashes in a banded Hamming index, embeddings, or both. The clusters go to the shared group
 resolver (keep policy, label conflicts, ledger explanations) and to the split as groups, so
 near-duplicates never cross train/val/test.
@@ -18,8 +21,7 @@ import pandas as pd
 from .dedup import GroupPolicy, resolve_groups
 from .engine import Engine
 from .ledger import decisions
-from .near.clusters import components
-from .near.lsh import best_match
+from .near.clusters import best_match, components, containment_groups
 from .steps import Context, Step, StepResult
 from .table import ID, IMAGE, TEXT, isin, to_hex
 
@@ -32,8 +34,10 @@ class NearDedupStep(Step):
 
     def __init__(self, cfg, params) -> None:
         self.cfg, self.p = cfg, params
+        self.contains = cfg.modality == "text" and params.measure == "containment"
         self.policy = GroupPolicy("near_duplicate", "near duplicate", params.keep, params.on_label_conflict,
-                                  cfg.output.report.duplicate_groups)
+                                  cfg.output.report.duplicate_groups,
+                                  "containment" if self.contains else "similarity")
 
     @classmethod
     def from_config(cls, cfg) -> "NearDedupStep":
@@ -49,15 +53,19 @@ class NearDedupStep(Step):
             apart = np.flatnonzero(isin(table[ID], list(ctx.not_duplicate)))
             keep = ~(np.isin(left, apart) | np.isin(right, apart))
             left, right, sim = left[keep], right[keep], sim[keep]
-        labels = components(n, left, right)
-        match_idx, best = best_match(n, left, right, sim)
+        if self.contains:
+            labels, match_idx, best, inside = containment_groups(n, left, right, sim)
+        else:
+            labels, inside = components(n, left, right), None
+            match_idx, best = best_match(n, left, right, sim)
         ids = table[ID].to_numpy()
         key = pd.Series(np.where(np.bincount(labels, minlength=n)[labels] > 1, ids[labels], None),
                         index=table.index, dtype=object)
         match = pd.Series(np.where(match_idx >= 0, ids[np.maximum(match_idx, 0)], None), index=table.index)
         out = table.copy()
         out[CLUSTER] = to_hex_keys(key)
-        result = resolve_groups(out, key, self.policy, match=match, similarity=pd.Series(best, index=table.index))
+        result = resolve_groups(out, key, self.policy, match=match, similarity=pd.Series(best, index=table.index),
+                                contained=None if inside is None else pd.Series(inside, index=table.index))
         if len(unreadable):
             result.dropped = pd.concat([result.dropped, unreadable], ignore_index=True)
         result.artifacts.update(extra)
@@ -70,7 +78,7 @@ class NearDedupStep(Step):
         """Rows matching the reference are dropped as ``reference_duplicate``, naming the match."""
         from .decontaminate import load_reference, matches_against
 
-        index = load_reference(self.cfg.resolve(self.p.against), self.p)
+        index, unreadable = load_reference(self.cfg.resolve(self.p.against), self.p)
         hits = matches_against(table, index, self.p)
         hits = hits[~isin(hits["id"], result.dropped["id"])]
         detail = ("near duplicate of reference row " + hits["ref_id"].astype(str) + " (" + hits["measure"]
@@ -78,6 +86,7 @@ class NearDedupStep(Step):
         result.dropped = pd.concat([result.dropped, decisions(hits["id"], "reference_duplicate", detail)],
                                    ignore_index=True)
         result.artifacts["reference_matches"] = int(len(hits))
+        result.artifacts["reference_unreadable"] = int(len(unreadable))
 
     # -- text ---------------------------------------------------------------------------------
     def _text_pairs(self, table: pd.DataFrame, engine: Engine):

@@ -185,6 +185,7 @@ def _row(row: Any) -> dict[str, Any]:
         "related_content",
         "source",
         "similarity",
+        "score",
         "split",
     )
     out = {k: row.get(k) for k in keys}

@@ -143,6 +143,63 @@ def test_dedup_against_a_reference_and_reuse_of_the_saved_index(tmp_path):
     assert other.exit_code == 1 and "reference index and query differ in shingle.n" in " ".join(other.output.split())
 
 
+def test_dedup_reports_and_writes_the_rows_it_could_not_read(tmp_path):
+    data, ref = tmp_path / "d.jsonl", tmp_path / "r.jsonl"
+    data.write_text(f'{{"text": "{LONG[0]}"}}\n{{bad json\n{{"text": "{LONG[1]}"}}\n', encoding="utf-8")
+    ref.write_text(f'{{"text": "{LONG[0].upper()}"}}\nnot json either\n', encoding="utf-8")
+    result = runner.invoke(app, ["dedup", "--data", str(data), "--against", str(ref),
+                                 "--out", str(tmp_path / "o" / "clean.parquet")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "1 of 2 rows match the reference" in said
+    assert f"{data}: 1 unreadable row left out (malformed_json 1)" in said
+    assert f"{ref}: 1 unreadable row left out (malformed_json 1)" in said
+    dropped = pd.read_parquet(tmp_path / "o" / "clean.dropped.parquet")
+    assert dropped[["source", "reason", "raw"]].values.tolist() == [["d.jsonl:2", "malformed_json", "{bad json"]]
+
+
+def test_dedup_text_names_the_column_of_the_reference_too(tmp_path):
+    data, ref = tmp_path / "d.csv", tmp_path / "r.csv"
+    write_csv(data, [{"body": t} for t in LONG])
+    write_csv(ref, [{"body": LONG[3].upper() + "!"}])
+    result = runner.invoke(app, ["dedup", "--data", str(data), "--against", str(ref), "--text", "body"])
+    assert result.exit_code == 0, result.output
+    assert "1 of 6 rows match the reference" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--threshold", "2"], "dedup: --threshold: Input should be less than or equal to 1, got 2.0"),
+    (["--measure", "cosine"], "dedup: --measure: Input should be 'jaccard' or 'containment', got 'cosine'"),
+])
+def test_dedup_option_errors_are_one_readable_line(tmp_path, option, message):
+    result = runner.invoke(app, ["dedup", "--data", "d.csv", "--against", "r.csv", *option])
+    assert result.exit_code == 1 and " ".join(result.output.split()) == f"error: {message}"
+
+
+def test_dedup_calibrate_normalises_as_the_dedup_step_does(tmp_path):
+    rows = [{"text_a": "Hello, there! How are you today, my friend?", "text_b": "hello there how are you today my friend",
+             "duplicate": "yes"},
+            {"text_a": "Refund please: order #123 arrived broken.", "text_b": "Refund please order 123 arrived broken",
+             "duplicate": "yes"},
+            {"text_a": "my parcel never arrived at the door", "text_b": "please reset the password of my account",
+             "duplicate": "no"}]
+    write_csv(tmp_path / "pairs.csv", rows)
+    result = runner.invoke(app, ["dedup", "calibrate", str(tmp_path / "pairs.csv")])
+    assert result.exit_code == 0, result.output
+    assert "suggested threshold: 0.95" in result.output  # punctuation is folded: the duplicates score 1.0
+    table = [line.split("│") for line in result.output.splitlines() if line.startswith("│  0.950")]
+    assert [cell.strip() for cell in table[0][2:5]] == ["2", "0", "0"]  # tp, fp, fn at 0.95
+
+
+def test_dedup_calibrate_says_when_no_threshold_separates_the_pairs(tmp_path):
+    write_csv(tmp_path / "pairs.csv", [{"text_a": LONG[0], "text_b": LONG[1][::-1], "duplicate": "yes"},
+                                       {"text_a": LONG[2], "text_b": LONG[3][::-1], "duplicate": "no"}])
+    result = runner.invoke(app, ["dedup", "calibrate", str(tmp_path / "pairs.csv")])
+    assert result.exit_code == 0, result.output
+    assert "no threshold separates these pairs: every pair labelled duplicate scores below 0.30" in result.output
+    assert "suggested threshold" not in result.output
+
+
 def test_dedup_calibrate_suggests_a_threshold(tmp_path):
     base = "the parcel with my new laptop was marked as delivered on monday but it never arrived at my door today"
     words = base.split()

@@ -40,6 +40,9 @@ def test_image_modality_defaults_the_image_column():
      "unknown key 'augment.text.0.bogus'; expected one of: name, p, params"),
     ({"input": {"path": "x"}, "augment": {"image": {"transforms": [{"name": "Rotate", "prams": {}}]}}},
      "unknown key 'augment.image.transforms.0.prams' (did you mean 'params'?); expected one of: name, params"),
+    ({"input": {"path": "x"}, "modality": "image", "steps": {"dedup_near": {"against": "test.csv"}}},
+     "run.yaml: steps.dedup_near.against: expected null for modality image (only text is checked against a "
+     "reference), got 'test.csv'"),
 ])
 def test_bad_config_is_one_line_naming_the_key(data, expected):
     with pytest.raises(ConfigError) as err:

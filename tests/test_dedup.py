@@ -67,6 +67,15 @@ def test_label_conflict_drop_policy_drops_the_whole_group():
     assert out["id"].tolist() == ["r2"]
     dropped = ledger[ledger.action == "dropped"].set_index("id")
     assert set(dropped.index) == {"r0", "r1"} and set(dropped["reason"]) == {"label_conflict"}
+    assert (ledger.action != "kept").all()  # no "kept r0" note for a row the policy dropped
+
+
+def test_label_conflict_drop_policy_keeps_the_notes_of_groups_it_keeps():
+    table = make_table(["refund please", "Refund please", "fine", "FINE"], ["billing", "shipping", "x", "x"])
+    out, ledger, _ = run_dedup(table, on_label_conflict="drop")
+    assert out["id"].tolist() == ["r2"]
+    assert ledger[ledger.action == "kept"][["id", "detail"]].values.tolist() == [
+        ["r2", "kept r2; 1 exact duplicate of it: r3"]]
 
 
 def test_label_conflict_majority_fixes_the_kept_label_and_records_the_old_one():

@@ -204,3 +204,23 @@ def test_curator_errors_from_a_worker_arrive_as_one_line(tmp_path, ray_local):
     with pytest.raises(RuleError) as err:
         curator.run(cfg, out=tmp_path / "out", engine="ray")
     assert "rules.yaml" in str(err.value) and "\n" not in str(err.value)
+
+
+def _fails_on_three(batch: pd.DataFrame) -> pd.Series:
+    if (batch["x"] == 3).any():
+        raise ValueError("bad batch: x is 3")
+    return batch["x"] * 2
+
+
+def test_other_errors_from_a_worker_arrive_as_their_own_type(ray_local):
+    import ray.cloudpickle
+
+    from curator.engine.ray_engine import RayEngine
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests
+    table = pd.DataFrame({"x": range(10)})
+    with pytest.raises(ValueError) as err:
+        RayEngine().map_batches(table, _fails_on_three, batch_rows=3)
+    assert type(err.value) is ValueError and str(err.value) == "bad batch: x is 3"  # as the local engine raises it
+    note = "".join(err.value.__notes__)
+    assert note.startswith("raised in a Ray worker:") and "in _fails_on_three" in note

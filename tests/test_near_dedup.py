@@ -3,6 +3,7 @@ other splits; odd text does not crash it."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -82,6 +83,58 @@ def test_containment_finds_a_pasted_copy_that_jaccard_misses():
     assert len(dropped) == 1 and dropped["reason"].iloc[0] == "near_duplicate"
 
 
+GREETING = "thank you for contacting support"
+
+
+def _tickets(seed: int = 0, count: int = 20) -> list[str]:
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{i}" for i in range(3000)]
+    return [GREETING + " " + " ".join(rng.choice(vocab, 80)) for _ in range(count)]
+
+
+def test_containment_drops_a_short_row_inside_many_long_ones_and_keeps_them_all():
+    tickets = _tickets()
+    out, ledger = run_step([GREETING] + tickets, ["other"] + ["billing", "shipping"] * 10, threshold=0.8,
+                           measure="containment", on_label_conflict="drop")
+    assert out["id"].tolist() == [f"r{i}" for i in range(1, 21)]
+    dropped = ledger[ledger.action == "dropped"]
+    assert dropped[["id", "reason", "related_id"]].values.tolist() == [["r0", "near_duplicate", "r1"]]
+    assert dropped["detail"].iloc[0] == "near duplicate of r1 (containment 1.0)"
+    kept = ledger[ledger.reason == "duplicate_group_kept"]
+    assert kept["id"].tolist() == ["r1"] and (ledger.reason != "label_conflict").all()
+
+
+def test_containment_clusters_link_a_contained_row_to_its_one_container_only():
+    cfg = parse_config({"input": {"path": "x"}, "steps": {"dedup_near": {"measure": "containment"}}})
+    result = NearDedupStep.from_config(cfg).apply(make_table([GREETING] + _tickets()), Context(cfg))
+    cluster = result.table[CLUSTER]
+    assert cluster.iloc[0] == cluster.iloc[1] and cluster.iloc[2:].isna().all()  # restored, it joins r1's split
+
+
+def test_a_containment_run_says_containment_in_the_report(tmp_path):
+    from conftest import write_config, write_csv
+    write_csv(tmp_path / "t.csv", [{"text": t, "label": "ab"[i % 2]} for i, t in enumerate([GREETING] + _tickets())])
+    cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "t.csv"}, "steps": {"dedup_near": {"measure": "containment"}}})
+    result = curator.run(cfg, out=tmp_path / "out")
+    near = result.read("dropped").query("reason == 'near_duplicate'")
+    assert near["detail"].tolist() == [f"near duplicate of {near['related_id'].iloc[0]} (containment 1.0)"]
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert '<span class="badge">containment 1.0</span>' in html and "similarity (containment, threshold 0.8)" in html
+
+
+def test_containment_near_equal_rows_cluster_and_a_row_holding_them_wins():
+    edited = BASE.replace("monday", "tuesday")
+    longer = BASE + " " + " ".join(f"extra{i} words{i} here{i}" for i in range(40))
+    out, ledger = run_step([BASE, edited, "another ticket about a refund for my card that never came"],
+                           measure="containment", threshold=0.8)
+    dropped = ledger[ledger.action == "dropped"]
+    assert out["id"].tolist() == ["r0", "r2"] and dropped["related_id"].tolist() == ["r0"]
+    assert dropped["detail"].iloc[0].startswith("near duplicate of r0 (containment 0.")
+    out, ledger = run_step([BASE, edited, longer], measure="containment", threshold=0.8, keep="first")
+    assert out["id"].tolist() == ["r2"]  # both lie inside r2: it is kept whatever the keep policy says
+    assert ledger[ledger.action == "dropped"][["id", "related_id"]].values.tolist() == [["r0", "r2"], ["r1", "r2"]]
+
+
 @pytest.mark.parametrize("texts, params", [
     (["", "", None, "word"], {}),
     (["one", "one", "two"], {}),
@@ -128,3 +181,25 @@ def test_a_run_drops_rows_that_near_duplicate_a_reference(tmp_path):
     hit = dropped[dropped["reason"] == "reference_duplicate"]
     assert hit["text"].tolist() == [texts[3]]
     assert hit["detail"].iloc[0].startswith("near duplicate of reference row ")
+
+
+def test_a_run_against_an_index_saved_at_another_threshold_finds_what_the_dataset_would(tmp_path):
+    from conftest import write_config, write_csv
+    from curator.config import NearDedupConfig
+    from curator.decontaminate import minhash_params
+    from curator.near.lsh_index import ReferenceIndex
+    rng = np.random.default_rng(4)
+    words = [list(rng.choice([f"w{i}" for i in range(5000)], 60)) for _ in range(40)]
+    edited = [w[:20] + ["changed"] + w[21:40] + ["edited"] + w[41:] for w in words]  # Jaccard about 0.7
+    others = [list(rng.choice([f"v{i}" for i in range(5000)], 60)) for _ in range(10)]
+    write_csv(tmp_path / "train.csv", [{"text": " ".join(w), "label": "a"} for w in edited + others])
+    write_csv(tmp_path / "ref.csv", [{"text": " ".join(w)} for w in words])
+    ReferenceIndex.build([" ".join(w) for w in words], params=minhash_params(NearDedupConfig()),
+                         threshold=0.9).save(tmp_path / "ref09.npz")
+    dropped = {}
+    for against in ("ref.csv", "ref09.npz"):
+        cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "train.csv"}, "steps": {
+            "dedup_near": {"against": against, "threshold": 0.5}, "label_issues": {"enabled": False}}})
+        out = curator.run(cfg, out=tmp_path / f"out-{against}").read("dropped")
+        dropped[against] = sorted(out.loc[out["reason"] == "reference_duplicate", "id"])
+    assert len(dropped["ref.csv"]) == 40 and dropped["ref09.npz"] == dropped["ref.csv"]

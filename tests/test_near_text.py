@@ -12,7 +12,8 @@ from datasketch.lsh import _optimal_param
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curator.near.calibrate import CalibrationInputError, calibrate
+from curator.errors import InputError
+from curator.near.calibrate import CalibrationInputError, calibrate, read_pairs
 from curator.near.containment import contained_duplicates, ensemble_candidates
 from curator.near.lsh import candidate_pairs, near_duplicates, optimal_bands
 from curator.near.lsh_index import IndexMismatchError, ReferenceIndex, query
@@ -314,6 +315,20 @@ def test_reference_index_round_trip_and_query(tmp_path):
     assert (both["measure"] == "containment").all()
 
 
+def test_an_index_built_at_one_threshold_queried_at_another_bands_for_the_query(tmp_path):
+    rng = np.random.default_rng(8)
+    ref_words = [doc(rng, 60) for _ in range(300)]
+    ref, new = [" ".join(w) for w in ref_words], [" ".join(edit(w, 4, rng)) for w in ref_words]
+    params = MinHashParams()
+    strict = ReferenceIndex.load(ReferenceIndex.build(ref, params=params, threshold=0.9).save(tmp_path / "r09.npz"))
+    loose = ReferenceIndex.build(ref, params=params, threshold=0.5)
+    sigs, sets = signatures(new, params), shingle_sets(new)
+    want = query(loose, sigs, params, new_sets=sets, threshold=0.5)
+    assert len(want) > 200  # most edited rows are near 0.6
+    pd.testing.assert_frame_equal(query(strict, sigs, params, new_sets=sets, threshold=0.5), want)
+    assert strict.bands == optimal_bands(0.9, 128, 0.05, 0.95)  # the header keeps what it was built for
+
+
 def test_reference_index_refuses_other_params(tmp_path):
     path = ReferenceIndex.build(["some reference text for the index"], params=MinHashParams()).save(tmp_path / "r.npz")
     other = MinHashParams(num_perm=64, shingle=ShingleConfig("word", 3))
@@ -321,6 +336,61 @@ def test_reference_index_refuses_other_params(tmp_path):
         ReferenceIndex.load(path, expect=other)
     with pytest.raises(IndexMismatchError, match="seed"):
         query(ReferenceIndex.load(path), np.zeros((1, 128), np.uint32), MinHashParams(seed=2))
+
+
+def _rewrite(path, **changes):
+    """The index at ``path`` rewritten with some arrays (or header keys, as ``header``) changed."""
+    import json
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    header = {**json.loads(str(arrays["header"])), **changes.pop("header", {})}
+    arrays.update(header=np.array(json.dumps({k: v for k, v in header.items() if v is not None})), **changes)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None}, allow_pickle=True)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(b""), "got an unreadable file"),
+    (lambda p: p.write_bytes(p.read_bytes()[:300]), "got an unreadable file"),
+    (lambda p: np.savez(p, a=np.arange(3)), "got no 'header' array"),
+    (lambda p: _rewrite(p, header={"params": None}), "header without 'params'"),
+    (lambda p: _rewrite(p, set_hashes=None), "promises shingle sets"),
+    (lambda p: _rewrite(p, ids=np.array(["a", "b"])), r"3 text ids \(one per signature\), got ids \(2,\)"),
+    (lambda p: _rewrite(p, signatures=np.zeros((3, 64), np.uint32)), r"3 signatures of 128 uint32 values, got"),
+    (lambda p: _rewrite(p, signatures=np.zeros((3, 128), np.int64)), "got signatures .* int64"),
+    (lambda p: _rewrite(p, ids=np.array([1, "b", None], dtype=object)), "unreadable file .*Object arrays"),
+    (lambda p: _rewrite(p, set_offsets=np.array([0, 5, 2, 9])), "rising offsets"),
+])
+def test_a_damaged_or_foreign_index_is_one_error_naming_the_file(tmp_path, damage, message):
+    path = ReferenceIndex.build(["one two three four five six", "seven eight nine ten eleven twelve", "x"],
+                                ["a", "b", "c"]).save(tmp_path / "ref.npz")
+    damage(path)
+    with pytest.raises(InputError, match=f"ref.npz: expected a curator.near.reference/1 index.*{message}"):
+        ReferenceIndex.load(path)
+
+
+def test_containment_against_an_index_without_shingle_sets_is_one_error(tmp_path):
+    from curator.config import NearDedupConfig
+    from curator.decontaminate import load_reference, minhash_params
+    p = NearDedupConfig(measure="containment")
+    path = ReferenceIndex.build(["one two three four five six"], params=minhash_params(p),
+                                keep_sets=False).save(tmp_path / "ref.npz")
+    with pytest.raises(InputError, match="ref.npz: measure containment needs the reference's shingle sets"):
+        load_reference(path, p)
+
+
+def test_saving_an_index_replaces_the_file_only_once_it_is_whole(tmp_path, monkeypatch):
+    index = ReferenceIndex.build(["one two three four five six"], ["a"])
+    path = index.save(tmp_path / "ref.npz")
+    before = path.read_bytes()
+
+    def fail(fh, **arrays):
+        fh.write(b"half an archive")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", fail)
+    with pytest.raises(OSError, match="No space left"):
+        index.save(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["ref.npz"]
 
 
 # --- calibration -------------------------------------------------------------------------------
@@ -350,6 +420,39 @@ def test_calibration_names_a_bad_label():
         calibrate(pairs)
     with pytest.raises(CalibrationInputError, match="missing duplicate"):
         calibrate(pairs.drop(columns="duplicate"))
+
+
+def test_calibration_needs_both_classes_and_says_when_nothing_separates_them():
+    same = "the cat sat on the mat today and then it went to sleep for the rest of the day"
+    only = pd.DataFrame({"text_a": [same, same], "text_b": [same, same + " again"], "duplicate": ["yes", "1"]})
+    with pytest.raises(CalibrationInputError, match="expected both duplicate and non-duplicate pairs, got 2 pairs, "
+                                                    "all labelled duplicate"):
+        calibrate(only)
+    unrelated = pd.DataFrame({"text_a": [same, same], "text_b": ["a dog ran in the park", "unrelated words"],
+                              "duplicate": ["yes", "no"]})
+    cal = calibrate(unrelated)
+    assert cal.threshold is None and (cal.table["f1"] == 0).all()
+
+
+def test_calibration_scores_a_pair_with_an_empty_side_zero():
+    same = "the cat sat on the mat today and then it went to sleep for the rest of the day"
+    pairs = pd.DataFrame({"text_a": ["", "", same], "text_b": ["", same, same], "duplicate": ["no", "no", "yes"]})
+    cal = calibrate(pairs)
+    assert cal.pairs["estimated"].tolist() == [0.0, 0.0, 1.0] and cal.pairs["exact"].tolist() == [0.0, 0.0, 1.0]
+    assert (cal.table["fp"] == 0).all() and cal.threshold == 0.95
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "got an empty file"),
+    (b'text_a,text_b,duplicate\n"unterminated,x,1\n', "got a row it cannot read: .*EOF inside string"),
+    (b"text_a,text_b,duplicate\n\xff\xfe,x,1\n", "got bytes that are not UTF-8"),
+    (b"text_a,text_b,duplicate\na,b,1,extra\n", "got a row it cannot read"),
+])
+def test_an_unreadable_pairs_file_is_one_error_naming_it(tmp_path, content, message):
+    (tmp_path / "pairs.csv").write_bytes(content)
+    with pytest.raises(CalibrationInputError, match=f"pairs.csv: expected a UTF-8 CSV with columns text_a, text_b, "
+                                                    f"duplicate, {message}"):
+        read_pairs(tmp_path / "pairs.csv")
 
 
 def test_find_near_duplicates_from_raw_text_both_measures():

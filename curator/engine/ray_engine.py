@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import pickle
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -59,10 +60,11 @@ class _Pickled:
 
 
 class _Raised:
-    """A curator error raised in a worker, carried back so the driver raises it as it is (one line,
-    no Ray traceback wrapped around it)."""
+    """An error raised in a worker, carried back so the driver raises it as its own type, as the local
+    engine would: a curator error as it is (one line, no Ray traceback wrapped around it), any other
+    with the worker's traceback as a note."""
 
-    def __init__(self, error: CuratorError) -> None:
+    def __init__(self, error: Exception) -> None:
         self.error = error
 
 
@@ -70,6 +72,13 @@ def _guarded(fn: Callable[[Any], Any], arg: Any) -> Any:
     try:
         return fn(arg)
     except CuratorError as err:
+        return _Raised(err)
+    except Exception as err:
+        try:
+            pickle.loads(pickle.dumps(err, protocol=5))
+        except Exception:  # an error that cannot travel: Ray reports it in a RayTaskError instead
+            raise err from None
+        err.add_note("raised in a Ray worker:\n" + "".join(traceback.format_exception(err)).rstrip())
         return _Raised(err)
 
 

@@ -135,7 +135,9 @@ def contained_duplicates(sigs: np.ndarray, sets: ShingleHashes, threshold: float
     """Rows contained in other rows of the same data, verified on shingle sets.
 
     ``sets`` is :func:`curator.near.shingle.shingle_sets` of the texts the signatures came from.
-    Pairs are directed: ``left`` lies inside ``right`` with the given containment.
+    Pairs are directed: ``left`` lies inside ``right`` with the given containment. Every candidate
+    is scored both ways, so a pair is known to be one-way (a row inside a longer one) or mutual
+    (near-equal rows); see :func:`curator.near.clusters.containment_groups` for the clusters.
     """
     if len(sets) != len(sigs):
         raise ValueError(f"expected shingle sets for {len(sigs)} rows, got {len(sets)}")
@@ -145,6 +147,8 @@ def contained_duplicates(sigs: np.ndarray, sets: ShingleHashes, threshold: float
     left, right = ensemble_candidates(sigs, sizes, sigs, sizes, threshold, seed=seed, scheme=scheme,
                                       num_part=num_part, m=m, weights=weights, engine=engine)
     other = left != right
-    left, right = left[other], right[other]
+    n = max(len(sigs), 1)
+    code = np.unique(np.r_[left[other] * n + right[other], right[other] * n + left[other]])
+    left, right = code // n, code % n
     sim = containment(sets, left, sets, right)
     return assemble(len(sigs), left, right, sim, threshold=threshold, measure="containment")

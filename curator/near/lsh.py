@@ -29,12 +29,14 @@ from scipy.integrate import quad
 
 from ..engine import Engine
 from ..engine.local import LocalEngine
-from .clusters import components
+from .clusters import best_match, components, containment_groups
 from .minhash import empty_rows
 from .shingle import ShingleConfig, shingle_sets
 from .shingle_sets import jaccard, offsets_of
 
 _KEY_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: the key of a band is a polynomial in it
+#: (false-positive, false-negative) weights that pick the bands: recall first (see near_duplicates).
+WEIGHTS = (0.05, 0.95)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,11 @@ class NearDuplicates:
     - ``bands``: the LSH ``(b, r)`` used (None for containment, whose ensemble picks its own);
     - ``pairs``: every candidate pair that was checked (``left``, ``right``, ``similarity``,
       ``verified``, ``measure``). For containment, ``left`` is the contained row and
-      ``similarity`` the share of its shingles found in ``right``.
+      ``similarity`` the share of its shingles found in ``right``;
+    - ``contained`` (containment only, else None): the rows inside another row one way, which a
+      dedup drops; their containers are never dropped for them. Clusters and matches follow
+      :func:`curator.near.clusters.containment_groups`: a contained row joins its container's
+      cluster only, so rows that hold the same short row are not clustered through it.
     """
 
     measure: str
@@ -57,6 +63,7 @@ class NearDuplicates:
     match: np.ndarray
     similarity: np.ndarray
     pairs: pd.DataFrame
+    contained: np.ndarray | None = None
 
     @property
     def verified(self) -> pd.DataFrame:
@@ -69,7 +76,8 @@ class NearDuplicates:
         n, rows = len(self.cluster), []
         for t in thresholds:
             hit = self.pairs[self.pairs["similarity"] >= t]
-            labels = components(n, hit["left"].to_numpy(), hit["right"].to_numpy())
+            labels = _groups(n, hit["left"].to_numpy(), hit["right"].to_numpy(), hit["similarity"].to_numpy(),
+                             self.measure)[0]
             size = np.bincount(labels, minlength=n)
             rows.append({"threshold": float(t), "pairs": len(hit), "clusters": int((size > 1).sum()),
                          "rows_in_clusters": int(size[size > 1].sum())})
@@ -222,30 +230,25 @@ def estimated_jaccard(sigs: np.ndarray, left: np.ndarray, right: np.ndarray, *, 
     return out
 
 
-def best_match(n: int, left: np.ndarray, right: np.ndarray, sim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each of ``n`` rows, its partner of highest similarity (then lowest index) among the
-    given pairs, and that similarity; -1 and NaN for a row in no pair."""
-    rows, partner, s = np.r_[left, right], np.r_[right, left], np.r_[sim, sim]
-    order = np.lexsort((partner, -s, rows))
-    rows, partner, s = rows[order], partner[order], s[order]
-    first = np.r_[True, rows[1:] != rows[:-1]] if rows.size else np.zeros(0, dtype=bool)
-    match = np.full(n, -1, dtype=np.int64)
-    similarity = np.full(n, np.nan)
-    match[rows[first]], similarity[rows[first]] = partner[first], s[first]
-    return match, similarity
-
-
 def assemble(n: int, left, right, sim, *, threshold: float, measure: str,
              bands: tuple[int, int] | None = None) -> NearDuplicates:
     """Assemble a :class:`NearDuplicates` from scored candidate pairs."""
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
     sim = np.asarray(sim, dtype=np.float64)
     ok = sim >= threshold
-    match, similarity = best_match(n, left[ok], right[ok], sim[ok])
+    cluster, match, similarity, contained = _groups(n, left[ok], right[ok], sim[ok], measure)
     pairs = pd.DataFrame({"left": left, "right": right, "similarity": sim, "verified": ok,
                           "measure": pd.Series([measure] * len(left), dtype="category")})
-    return NearDuplicates(measure, float(threshold), bands, components(n, left[ok], right[ok]),
-                          match, similarity, pairs)
+    return NearDuplicates(measure, float(threshold), bands, cluster, match, similarity, pairs, contained)
+
+
+def _groups(n: int, left: np.ndarray, right: np.ndarray, sim: np.ndarray, measure: str):
+    """``(cluster, match, similarity, contained)`` of verified pairs: connected components for
+    Jaccard, directed groups for containment (``contained`` is None for Jaccard)."""
+    if measure == "containment":
+        return containment_groups(n, left, right, sim)
+    match, similarity = best_match(n, left, right, sim)
+    return components(n, left, right), match, similarity, None
 
 
 def _take(texts, rows: np.ndarray):
@@ -265,7 +268,7 @@ def exact_jaccard(texts, left: np.ndarray, right: np.ndarray, shingle: ShingleCo
 
 
 def near_duplicates(sigs: np.ndarray, threshold: float = 0.8, *, bands: tuple[int, int] | None = None,
-                    weights: tuple[float, float] = (0.05, 0.95), max_bucket: int = 100, texts=None,
+                    weights: tuple[float, float] = WEIGHTS, max_bucket: int = 100, texts=None,
                     shingle: ShingleConfig = ShingleConfig(), engine: Engine | None = None) -> NearDuplicates:
     """Near-duplicate clusters among the rows of a signature matrix, by Jaccard similarity.
 

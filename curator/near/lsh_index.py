@@ -2,23 +2,28 @@
 benchmark) without hashing the reference again.
 
 The index is one ``.npz`` file: the reference signatures, ids and (optionally) shingle sets, and a
-JSON header with the MinHash parameters, the threshold and the bands. Loading it for a query
-made with other parameters is an :class:`IndexMismatchError` naming each difference, since
-signatures made with other parameters cannot be compared.
+JSON header with the MinHash parameters, the threshold and the bands it was built for. The header's
+threshold and bands are a record only: the full signatures are stored, so a query bands them for
+its own threshold. Loading it for a query made with other parameters is an
+:class:`IndexMismatchError` naming each difference, since signatures made with other parameters
+cannot be compared.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from .containment import ensemble_candidates
-from .lsh import band_keys, band_matches, estimated_jaccard, optimal_bands
+from .lsh import WEIGHTS, band_keys, band_matches, estimated_jaccard, optimal_bands
 from .minhash import MinHashParams, empty_rows, signatures
 from .shingle import shingle_sets
 from .shingle_sets import ShingleHashes, containment, jaccard
@@ -43,10 +48,11 @@ class ReferenceIndex:
 
     @classmethod
     def build(cls, texts, ids=None, params: MinHashParams = MinHashParams(), threshold: float = 0.8, *,
-              weights: tuple[float, float] = (0.05, 0.95), keep_sets: bool = True, workers: int = 2) -> ReferenceIndex:
-        """Hash the reference texts once. ``weights`` pick the bands as in
-        :func:`curator.near.lsh.near_duplicates`; ``keep_sets`` stores the shingle sets too
-        (needed for containment and exact verification; 8 bytes per distinct shingle)."""
+              weights: tuple[float, float] = WEIGHTS, keep_sets: bool = True, workers: int = 2) -> ReferenceIndex:
+        """Hash the reference texts once. ``threshold`` and the ``bands`` that ``weights`` pick for it
+        (as in :func:`curator.near.lsh.near_duplicates`) are recorded, and are the defaults of
+        :func:`query`; ``keep_sets`` stores the shingle sets too (needed for containment and exact
+        verification; 8 bytes per distinct shingle)."""
         sigs = signatures(texts, params, workers=workers)
         ids = np.arange(len(sigs)).astype(str) if ids is None else np.asarray(ids).astype(str)
         if len(ids) != len(sigs):
@@ -61,26 +67,36 @@ class ReferenceIndex:
                 "bands": list(self.bands), "rows": len(self.ids), "sets": self.sets is not None}
 
     def save(self, path: str | Path) -> Path:
-        """Write the index to one ``.npz`` file (the suffix is added if missing)."""
+        """Write the index to one ``.npz`` file (the suffix is added if missing), atomically: a
+        temporary file in the same folder replaces the target only once it is whole."""
         path = Path(path)
         path = path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
         arrays = {"header": np.array(json.dumps(self.header(), sort_keys=True)),
                   "signatures": self.signatures, "ids": self.ids}
         if self.sets is not None:
             arrays.update(set_hashes=self.sets.hashes, set_offsets=self.sets.offsets)
-        np.savez(path, **arrays)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        except OSError as err:
+            raise OutputError(f"{path}: cannot write the reference index: {err.strerror}") from None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         return path
 
     @classmethod
     def load(cls, path: str | Path, expect: MinHashParams | None = None) -> ReferenceIndex:
-        """Read an index; with ``expect``, refuse one made with other parameters."""
-        with np.load(path, allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
-            if header.get("format") != FORMAT:
-                raise InputError(f"{path}: expected a {FORMAT} index, got format {header.get('format')!r}")
-            sets = ShingleHashes(data["set_hashes"], data["set_offsets"]) if header["sets"] else None
-            index = cls(MinHashParams.from_dict(header["params"]), float(header["threshold"]),
-                        tuple(header["bands"]), data["ids"], data["signatures"], sets)
+        """Read an index; with ``expect``, refuse one made with other parameters. A file that is not
+        a whole index (foreign, truncated, empty, arrays that disagree) is an :class:`InputError`
+        naming the file and what was expected."""
+        try:
+            index = _read(Path(path))
+        except (OSError, EOFError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as err:
+            raise InputError(f"{path}: expected a {FORMAT} index saved by `curator dedup --save-index`, "
+                             f"got an unreadable file ({str(err) or type(err).__name__})") from None
         if expect is not None:
             index.check(expect)
         return index
@@ -93,8 +109,53 @@ class ReferenceIndex:
                 d.replace(" vs ", " (index) vs ") + " (query)" for d in diff))
 
 
-def _jaccard_candidates(index: ReferenceIndex, new_sigs: np.ndarray, max_bucket: int):
-    b, r = index.bands
+_HEADER_KEYS = ("format", "params", "threshold", "bands", "rows", "sets")
+
+
+def _read(path: Path) -> ReferenceIndex:
+    """The index in ``path``, every array checked against the header and the others."""
+    def bad(what: str) -> InputError:
+        return InputError(f"{path}: expected a {FORMAT} index, {what}")
+
+    with np.load(path, allow_pickle=False) as data:
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise bad(f"got a single {type(data).__name__} (not an .npz archive)")
+        missing = [k for k in ("header", "signatures", "ids") if k not in data.files]
+        if missing:
+            raise bad(f"got no {missing[0]!r} array (arrays: {', '.join(data.files) or 'none'})")
+        header = json.loads(str(data["header"]))
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise bad(f"got format {header.get('format') if isinstance(header, dict) else header!r}")
+        missing = [k for k in _HEADER_KEYS if k not in header]
+        if missing:
+            raise bad(f"got a header without {missing[0]!r}")
+        params, rows = MinHashParams.from_dict(header["params"]), int(header["rows"])
+        sigs, ids = data["signatures"], data["ids"]
+        sets = None
+        if header["sets"]:
+            if "set_hashes" not in data.files or "set_offsets" not in data.files:
+                raise bad("got a header that promises shingle sets, and no set_hashes/set_offsets arrays")
+            sets = ShingleHashes(data["set_hashes"], data["set_offsets"])
+        index = ReferenceIndex(params, float(header["threshold"]), tuple(int(b) for b in header["bands"]), ids,
+                               sigs, sets)
+    if not 0.0 < index.threshold <= 1.0:
+        raise bad(f"got threshold {index.threshold!r} (expected one in (0, 1])")
+    if sigs.ndim != 2 or sigs.shape != (rows, params.num_perm) or sigs.dtype != np.dtype(params.dtype):
+        raise bad(f"with {rows} signatures of {params.num_perm} {np.dtype(params.dtype).name} values, "
+                  f"got signatures {sigs.shape} {sigs.dtype}")
+    if ids.ndim != 1 or len(ids) != rows or ids.dtype.kind != "U":
+        raise bad(f"with {rows} text ids (one per signature), got ids {ids.shape} {ids.dtype}")
+    if sets is not None:
+        off, hashes = sets.offsets, sets.hashes
+        if (hashes.ndim != 1 or hashes.dtype != np.uint64 or off.ndim != 1 or off.dtype.kind not in "iu"
+                or len(off) != rows + 1 or off[0] != 0 or off[-1] != len(hashes) or np.any(np.diff(off) < 0)):
+            raise bad(f"with shingle sets for {rows} rows (uint64 hashes, {rows + 1} rising offsets from 0 to "
+                      f"their count), got hashes {hashes.shape} {hashes.dtype} and offsets {off.shape} {off.dtype}")
+    return index
+
+
+def _jaccard_candidates(index: ReferenceIndex, new_sigs: np.ndarray, bands: tuple[int, int], max_bucket: int):
+    b, r = bands
     ref_live, new_live = np.flatnonzero(~empty_rows(index.signatures)), np.flatnonzero(~empty_rows(new_sigs))
     ref_keys, new_keys = band_keys(index.signatures[ref_live], b, r), band_keys(new_sigs[new_live], b, r)
     codes = []
@@ -107,10 +168,13 @@ def _jaccard_candidates(index: ReferenceIndex, new_sigs: np.ndarray, max_bucket:
 
 def query(index: ReferenceIndex, new_signatures: np.ndarray, params: MinHashParams, *,
           measure: str = "jaccard", new_sets: ShingleHashes | None = None, threshold: float | None = None,
-          max_bucket: int = 100) -> pd.DataFrame:
+          weights: tuple[float, float] = WEIGHTS, max_bucket: int = 100) -> pd.DataFrame:
     """Matches of new rows in the reference: ``new_row, ref_row, ref_id, similarity, measure``
     (plus ``direction`` for containment: ``new_in_ref`` or ``ref_in_new``).
 
+    ``threshold`` defaults to the one the index was built for; the LSH bands are always
+    :func:`~curator.near.lsh.optimal_bands` of the query's threshold and ``weights``, so an index
+    built at 0.9 finds the same matches at 0.5 as one built at 0.5.
     ``jaccard`` verifies LSH candidates by estimated Jaccard (exact when both sides have sets);
     ``containment`` needs ``new_sets`` and the index's sets, and looks both ways: a truncated copy
     of a reference row, and a reference row pasted into a longer new one.
@@ -125,7 +189,8 @@ def query(index: ReferenceIndex, new_signatures: np.ndarray, params: MinHashPara
     threshold = index.threshold if threshold is None else float(threshold)
     if measure == "containment":
         return _containment_query(index, new_signatures, params, new_sets, threshold)
-    new, ref = _jaccard_candidates(index, new_signatures, max_bucket)
+    bands = optimal_bands(threshold, params.num_perm, *weights)
+    new, ref = _jaccard_candidates(index, new_signatures, bands, max_bucket)
     exact = new_sets is not None and index.sets is not None
     sim = jaccard(new_sets, new, index.sets, ref) if exact else \
         estimated_jaccard(new_signatures, new, ref, other=index.signatures)
