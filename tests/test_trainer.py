@@ -23,7 +23,7 @@ import trainer
 from trainer.cli import search_app, train_app
 
 from conftest import write_csv
-from tiny_models import make_tokenizer
+from tiny_models import make_tokenizer, tiny_gpt2
 
 LABELS = {"billing": "invoice charge refund card payment bill",
           "shipping": "parcel delivery courier tracking package late",
@@ -290,6 +290,19 @@ def test_multi_label_manifest_trains_with_label_lists(tmp_path, text_run, tiny_b
     assert result.metrics["task"] == "multi_label" and "micro_f1" in result.metrics["test"]
     preds = result.predictions()
     assert all(isinstance(v, (list, np.ndarray)) for v in preds["predicted_label"])
+
+
+def test_a_decoder_without_a_pad_token_predicts_the_same_alone_or_in_a_batch(tmp_path, text_run):
+    from transformers import AutoConfig, AutoTokenizer
+
+    gpt2 = tiny_gpt2(tmp_path / "gpt2", pd.read_parquet(text_run / "train.parquet")["text"].tolist())
+    runs = [trainer.train(text_run, model=str(gpt2), out=str(tmp_path / f"o{size}"), max_steps=2,
+                          eval_batch_size=size, **FAST) for size in (1, 64)]
+    alone, batched = (np.stack(r.predictions()["probabilities"].to_numpy()) for r in runs)
+    assert np.allclose(alone, batched, atol=1e-5)
+    tok = AutoTokenizer.from_pretrained(runs[0].model_dir)
+    assert tok.pad_token == "<eos>"
+    assert AutoConfig.from_pretrained(runs[0].model_dir).pad_token_id == tok.pad_token_id
 
 
 def test_cli_trains_and_prints_a_summary(tmp_path, text_run, tiny_bert):

@@ -111,7 +111,8 @@ def fit(prep: Prepared, rows: np.ndarray | None = None, *, out_dir: Path | None 
 
     cfg, env, data = prep.cfg, prep.env, prep.data
     seed_everything(prep.seed)
-    model, attention = load_model(cfg, prep.task, data.labels, data.multi_label)
+    model, attention = load_model(cfg, prep.task, data.labels, data.multi_label,
+                                  getattr(prep.processor, "pad_token_id", None))
     model = apply_mode(model, cfg).to(env.device)
     train = prep.features["train"] if rows is None else prep.features["train"].subset(rows)
     scores = None

@@ -61,8 +61,7 @@ def encode_texts(tokenizer, texts: list[str], targets: np.ndarray, max_length: i
     lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
     flat = np.fromiter((t for p in pieces for t in p), dtype=np.int64, count=int(lengths.sum()))
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return TextFeatures(flat, offsets, lengths, int(pad), targets)
+    return TextFeatures(flat, offsets, lengths, int(tokenizer.pad_token_id), targets)
 
 
 @dataclass

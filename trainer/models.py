@@ -69,15 +69,41 @@ def load_processor(name: str, task: str):
     try:
         with quiet_transformers():
             if task == "text":
-                return transformers.AutoTokenizer.from_pretrained(name)
+                return ensure_pad_token(transformers.AutoTokenizer.from_pretrained(name), name)
             return transformers.AutoImageProcessor.from_pretrained(name)
     except (OSError, ValueError, KeyError, TypeError) as err:
         what = "tokenizer" if task == "text" else "image processor"
         raise ModelError(f"cannot load the {what} of model {name!r}: {_first_line(err)}") from None
 
 
-def load_model(cfg: TrainConfig, task: str, labels: list[str], multi_label: bool) -> tuple[nn.Module, str]:
-    """The model with a fresh head for ``labels``; returns it and the attention implementation used."""
+def ensure_pad_token(tokenizer, name: str):
+    """Give a tokenizer without a pad token (GPT-2, Llama...) its end-of-sequence token as one.
+
+    Batches are padded with it and the model's ``pad_token_id`` is set to it, so a decoder's
+    classification head reads the last real token whatever else is in the batch; it is saved with
+    the model.
+    """
+    if tokenizer.pad_token is not None:
+        return tokenizer
+    eos = tokenizer.eos_token
+    if eos is None:
+        ids = getattr(model_config(name), "eos_token_id", None)
+        first = ids[0] if isinstance(ids, list) and ids else ids
+        eos = tokenizer.convert_ids_to_tokens(first) if isinstance(first, int) else None
+    if eos is None:
+        raise ModelError(f"the tokenizer of model {name!r} has neither a pad token nor an end-of-sequence token "
+                         "to pad batches with")
+    tokenizer.pad_token = eos
+    return tokenizer
+
+
+def load_model(cfg: TrainConfig, task: str, labels: list[str], multi_label: bool,
+               pad_token_id: int | None = None) -> tuple[nn.Module, str]:
+    """The model with a fresh head for ``labels``; returns it and the attention implementation used.
+
+    ``pad_token_id``: the id batches are padded with (text), which the model must know to find
+    each row's last real token.
+    """
     import transformers
 
     auto = (transformers.AutoModelForSequenceClassification if task == "text"
@@ -107,8 +133,8 @@ def load_model(cfg: TrainConfig, task: str, labels: list[str], multi_label: bool
     except (OSError, ValueError, KeyError, TypeError) as err:
         kind = "sequence" if task == "text" else "image"
         raise ModelError(f"cannot load model {cfg.model!r} for {kind} classification: {_first_line(err)}") from None
-    if task == "text" and getattr(model.config, "pad_token_id", None) is None:
-        model.config.pad_token_id = getattr(model.config, "eos_token_id", None)
+    if pad_token_id is not None:
+        model.config.pad_token_id = pad_token_id
     return model, attn
 
 
