@@ -251,6 +251,19 @@ def test_resume_after_an_interruption_gives_the_same_weights_and_metrics(tmp_pat
     assert strip(read_log(whole.paths["train_log"])) == strip(read_log(resumed.paths["train_log"]))
 
 
+def test_out_keeps_files_of_its_own_in_checkpoints(tmp_path, text_run, tiny_bert):
+    own = tmp_path / "o" / "checkpoints"
+    own.mkdir(parents=True)
+    (own / "notes.txt").write_text("mine")
+    (own / "last.pt").write_bytes(b"stale")
+    trainer.train(text_run, model=str(tiny_bert), out=str(tmp_path / "o"), max_steps=2, **FAST)
+    assert sorted(p.name for p in own.iterdir()) == ["notes.txt"]
+    assert (own / "notes.txt").read_text() == "mine"
+    (own / "notes.txt").unlink()
+    trainer.train(text_run, model=str(tiny_bert), out=str(tmp_path / "o"), max_steps=2, **FAST)
+    assert not own.exists()
+
+
 def test_resume_refuses_other_options(tmp_path, text_run, tiny_bert):
     out = str(tmp_path / "o")
     trainer.train(text_run, model=str(tiny_bert), out=out, max_steps=4, keep_checkpoints=True, **FAST)

@@ -11,12 +11,12 @@ Layout of the output directory (default ``<run_dir>-train``)::
     predictions.parquet  id, split, label, predicted_label, confidence, probabilities, fold
     train_log.jsonl      one record per logging interval and per evaluation
     config.yaml          the options this run used
-    checkpoints/         while training (last.pt to resume, best.pt); removed at the end unless kept
+    checkpoints/         while training (last.pt to resume, best.pt); removed at the end unless kept (other
+                         files there are left alone)
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .checkpoint import Checkpoints
+from .checkpoint import Checkpoints, remove_checkpoints
 from .config import TrainConfig, build_config, dump_config
 from .errors import CheckpointError, ConfigError
 from .rundir import RunData, load_run
@@ -182,7 +182,7 @@ def train_on(data: RunData, cfg: TrainConfig, *, progress: bool = False, callbac
         raise ConfigError(f"out: {out_dir} is the run directory itself; write the results beside it")
     out_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
-        shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+        remove_checkpoints(out_dir / "checkpoints")
         (out_dir / "train_log.jsonl").unlink(missing_ok=True)
     elif not (out_dir / "checkpoints" / "last.pt").exists():
         raise CheckpointError(f"{out_dir}: no checkpoint to resume from (checkpoints/last.pt is missing)")

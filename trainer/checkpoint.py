@@ -9,8 +9,8 @@ kill mid-write leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 from pathlib import Path
 
 import torch
@@ -18,6 +18,18 @@ import torch
 from .errors import CheckpointError
 from .models import load_trainable_state, trainable_state
 from .runtime import rng_state, set_rng_state
+
+
+FILES = ("last.pt", "best.pt", "last.pt.tmp", "best.pt.tmp")
+
+
+def remove_checkpoints(root: Path) -> None:
+    """Delete the files the trainer writes under ``root``, never anything else, and ``root`` if that
+    empties it."""
+    for name in FILES:
+        (root / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        root.rmdir()
 
 
 def _save(obj, path: Path) -> None:
@@ -84,4 +96,4 @@ class Checkpoints:
 
     def remove(self) -> None:
         if self.root is not None:
-            shutil.rmtree(self.root, ignore_errors=True)
+            remove_checkpoints(self.root)
