@@ -305,6 +305,27 @@ def test_multi_label_manifest_trains_with_label_lists(tmp_path, text_run, tiny_b
     assert all(isinstance(v, (list, np.ndarray)) for v in preds["predicted_label"])
 
 
+def test_a_curator_run_with_label_lists_trains_multi_label(tmp_path, tiny_bert):
+    from transformers import AutoConfig
+
+    rows = [{"text": r["text"], "label": [r["label"]] + (["praise"] if i % 4 == 0 and r["label"] != "praise" else [])}
+            for i, r in enumerate(ticket_rows(120))]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    curator.run({"input": {"path": str(tmp_path / "d.jsonl")}, "modality": "text", "seed": 0}, out=tmp_path / "run")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["task"] == "multi_label" and manifest["labels"] == ["billing", "praise", "shipping"]
+
+    result = trainer.train(tmp_path / "run", model=str(tiny_bert), out=str(tmp_path / "o"), max_steps=4, **FAST)
+    assert result.metrics["task"] == "multi_label" and "micro_f1" in result.metrics["test"]
+    assert AutoConfig.from_pretrained(result.model_dir).problem_type == "multi_label_classification"
+    preds = result.predictions().query("split == 'test'")
+    source = pd.read_parquet(tmp_path / "run" / "test.parquet")
+    assert [list(v) for v in preds["label"]] == [json.loads(v) for v in source["label"]]
+    names = np.asarray(manifest["labels"])
+    for predicted, probs in zip(preds["predicted_label"], preds["probabilities"]):
+        assert list(predicted) == list(names[np.asarray(probs) >= 0.5])
+
+
 def test_a_decoder_without_a_pad_token_predicts_the_same_alone_or_in_a_batch(tmp_path, text_run):
     from transformers import AutoConfig, AutoTokenizer
 

@@ -150,6 +150,30 @@ def check_leaks(frames: dict[str, pd.DataFrame], manifest: dict) -> None:
                         f"{' and '.join(where)}); refusing to train (pass --allow-leak to train anyway)")
 
 
+def _json_labels(text: str) -> list[str]:
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return [text]
+    return [str(x) for x in items] if isinstance(items, list) else [text]
+
+
+def label_lists(values: pd.Series) -> pd.Series:
+    """Each row's labels as a list of str: a list as it is; a string holding a JSON array (how curator
+    writes multi-label rows) parsed, once per distinct string; any other string is one label."""
+    text = values.map(type).eq(str).to_numpy()
+    out = np.empty(len(values), dtype=object)
+    if text.any():
+        codes, uniques = pd.factorize(values[text])
+        parsed = np.empty(len(uniques), dtype=object)
+        for i, value in enumerate(uniques):      # one small parse per distinct label set
+            parsed[i] = _json_labels(value)
+        out[text] = parsed[codes]
+    if not text.all():
+        out[~text] = values[~text].map(lambda v: [str(x) for x in v]).to_numpy()
+    return pd.Series(out, index=values.index)
+
+
 def _targets(frame: pd.DataFrame, col: str, labels: list[str], multi: bool, name: str) -> tuple[np.ndarray, list]:
     values = frame[col]
     missing = values.isna()
@@ -166,7 +190,7 @@ def _targets(frame: pd.DataFrame, col: str, labels: list[str], multi: bool, name
             raise DataError(f"{name}.parquet: label {bad.iloc[0]!r} is not in the manifest's labels {labels} "
                             f"({int(unknown.sum())} rows)")
         return codes, as_str.tolist()
-    lists = values.map(lambda v: [str(x) for x in v] if not isinstance(v, str) else [v])
+    lists = label_lists(values)
     exploded = lists.explode().dropna()        # an empty list (no label applies) adds no row
     codes = exploded.astype(str).map(index).fillna(-1).to_numpy(dtype=np.int64)
     if (codes < 0).any():
