@@ -283,6 +283,23 @@ def test_tiny_vit_learns_colours_from_an_image_run(tmp_path, image_run, tiny_vit
     assert (result.model_dir / "preprocessor_config.json").exists()
 
 
+def test_an_unreadable_image_is_one_line_at_load_whatever_the_worker_count(tmp_path, image_run, tiny_vit):
+    import shutil
+
+    shutil.copytree(image_run, tmp_path / "run")
+    manifest = json.loads((image_run / "manifest.json").read_text())
+    shutil.copytree(manifest["dataset_root"], tmp_path / "photos")
+    (tmp_path / "run" / "manifest.json").write_text(json.dumps({**manifest, "dataset_root": str(tmp_path / "photos")}))
+    bad = tmp_path / "photos" / pd.read_parquet(image_run / "train.parquet")["image"].iloc[5]
+    bad.write_bytes(bad.read_bytes()[:60])
+    result = CliRunner().invoke(train_app, [str(tmp_path / "run"), "--model", str(tiny_vit), "--workers", "1",
+                                            "--max-steps", "2", "--threads", "1", "--out", str(tmp_path / "o"),
+                                            "--quiet"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error: train.parquet: 1 image cannot be read (e.g. ") and str(bad) in text
+
+
 def test_multi_label_manifest_trains_with_label_lists(tmp_path, text_run, tiny_bert):
     import shutil
 

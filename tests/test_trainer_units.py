@@ -108,3 +108,14 @@ def test_text_features_subset_keeps_tokens_aligned():
     sub = feats.subset(np.array([1]))
     assert sub.collate(np.array([0]))["input_ids"].tolist() == [[2, 6, 7, 3]]
     assert torch.equal(sub.collate(np.array([0]))["labels"], torch.tensor([1]))
+
+
+def test_a_bad_image_in_a_worker_process_is_one_line(tmp_path):
+    from trainer.data import ImageFeatures, iterate
+    from trainer.errors import DataError
+
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    features = ImageFeatures([str(tmp_path / "bad.png")], np.zeros(1, dtype=np.int64), processor=None)
+    with pytest.raises(DataError) as info:
+        list(iterate(features, [np.array([0])], workers=1))
+    assert str(info.value).startswith(f"{tmp_path / 'bad.png'}: cannot decode image") and "\n" not in str(info.value)

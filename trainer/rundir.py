@@ -218,7 +218,25 @@ def _content(frame: pd.DataFrame, col: str, modality: str, root: Path | None, na
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
         raise DataError(f"{name}.parquet: {len(missing)} images not found (e.g. {missing[0]})")
+    check_images(paths, name)
     return paths
+
+
+def check_images(paths: list[str], name: str) -> None:
+    """Every image opens and passes Pillow's verify, so a bad file fails here rather than mid-run."""
+    from PIL import Image, UnidentifiedImageError
+
+    bad = []
+    for path in paths:     # file I/O: one open per file
+        try:
+            with Image.open(path) as img:
+                img.verify()
+        except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as err:
+            bad.append((path, err))
+    if bad:
+        path, err = bad[0]
+        raise DataError(f"{name}.parquet: {len(bad)} image{'s' if len(bad) > 1 else ''} cannot be read "
+                        f"(e.g. {path}: {' '.join(str(err).split())})")
 
 
 def load_run(run_dir: str | Path, *, allow_leak: bool = False) -> RunData:
