@@ -264,6 +264,28 @@ def test_out_keeps_files_of_its_own_in_checkpoints(tmp_path, text_run, tiny_bert
     assert not own.exists()
 
 
+def test_resume_keeps_the_loss_curriculum_of_the_interrupted_run(tmp_path, text_run, tiny_bert, monkeypatch):
+    import trainer.curriculum
+
+    options = dict(model=str(tiny_bert), max_steps=10, save_every=2, log_every=1, patience=0, curriculum="loss",
+                   curriculum_fraction=1.0, **FAST)
+    whole = trainer.train(text_run, out=str(tmp_path / "whole"), **options)
+
+    def interrupt(record: dict) -> None:
+        if record["event"] == "train" and record["step"] == 5:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(text_run, out=str(tmp_path / "cut"), callbacks=[interrupt], **options)
+    # scored again, the rows would come in another order (as bf16 kernels on a GPU can make them)
+    real_scores = trainer.curriculum.curriculum_scores
+    monkeypatch.setattr(trainer.curriculum, "curriculum_scores", lambda *a, **k: -real_scores(*a, **k))
+    resumed = trainer.train(text_run, out=str(tmp_path / "cut"), resume=True, **options)
+    a, b = _weights(whole.model_dir), _weights(resumed.model_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    losses = lambda log: [r["loss"] for r in log if r["event"] == "train"]
+    assert losses(read_log(whole.paths["train_log"])) == losses(read_log(resumed.paths["train_log"]))
+
+
 def test_resume_refuses_other_options(tmp_path, text_run, tiny_bert):
     out = str(tmp_path / "o")
     trainer.train(text_run, model=str(tiny_bert), out=out, max_steps=4, keep_checkpoints=True, **FAST)

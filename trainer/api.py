@@ -115,10 +115,16 @@ def fit(prep: Prepared, rows: np.ndarray | None = None, *, out_dir: Path | None 
                                   getattr(prep.processor, "pad_token_id", None))
     model = apply_mode(model, cfg).to(env.device)
     train = prep.features["train"] if rows is None else prep.features["train"].subset(rows)
+    checkpoints = Checkpoints(None if out_dir is None else out_dir / "checkpoints",
+                              f"{cfg.fingerprint()}:{data.manifest_sha256[:16]}")
     scores = None
     if cfg.curriculum != "none":
-        scores = curriculum_scores(cfg.curriculum, model, train, env, prep.seed, cfg.eval_batch_size or
-                                   2 * cfg.batch_size, data.multi_label)
+        # resumed: the interrupted run's scores, as scoring again (on a GPU) may order the rows otherwise
+        if cfg.resume and checkpoints.has_last():
+            scores = checkpoints.curriculum()
+        if scores is None:
+            scores = curriculum_scores(cfg.curriculum, model, train, env, prep.seed, cfg.eval_batch_size or
+                                       2 * cfg.batch_size, data.multi_label)
     plan = BatchPlan(len(train), cfg.batch_size, cfg.grad_accum, prep.seed, train.lengths, cfg.group_by_length,
                      scores, cfg.curriculum_fraction)
     val = prep.features.get("val")
@@ -129,8 +135,6 @@ def fit(prep: Prepared, rows: np.ndarray | None = None, *, out_dir: Path | None 
             return None
         return score(val.targets, predict(model, val, eval_bs, env, data.multi_label), data.labels, data.multi_label)
 
-    checkpoints = Checkpoints(None if out_dir is None else out_dir / "checkpoints",
-                              f"{cfg.fingerprint()}:{data.manifest_sha256[:16]}")
     if log_path is None and out_dir is not None:
         log_path = out_dir / "train_log.jsonl"
     log = EventLog(log_path, callbacks, fold)
