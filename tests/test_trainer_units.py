@@ -119,3 +119,22 @@ def test_a_bad_image_in_a_worker_process_is_one_line(tmp_path):
     with pytest.raises(DataError) as info:
         list(iterate(features, [np.array([0])], workers=1))
     assert str(info.value).startswith(f"{tmp_path / 'bad.png'}: cannot decode image") and "\n" not in str(info.value)
+
+
+def test_deterministic_sets_cuda_kernels_for_the_run_and_puts_them_back(monkeypatch):
+    import os
+
+    from trainer.config import TrainConfig
+    from trainer.runtime import deterministic_cuda
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    flash = torch.backends.cuda.flash_sdp_enabled()
+    with deterministic_cuda(TrainConfig(model="m", deterministic=True, device="cpu")):
+        assert not torch.are_deterministic_algorithms_enabled()           # a CPU run repeats without it
+    with deterministic_cuda(TrainConfig(model="m", deterministic=True)):
+        assert torch.are_deterministic_algorithms_enabled() and os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.backends.cuda.math_sdp_enabled() and not torch.backends.cuda.flash_sdp_enabled()
+        assert not torch.backends.cuda.mem_efficient_sdp_enabled() and torch.backends.cudnn.deterministic
+    assert not torch.are_deterministic_algorithms_enabled() and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    assert torch.backends.cuda.flash_sdp_enabled() == flash

@@ -171,8 +171,8 @@ def train(run_dir: str | Path, model: str | None = None, *, config: str | Path |
     """
     cfg = build_config(config, model=model, **options)
     data = load_run(run_dir, allow_leak=cfg.allow_leak)
-    from .runtime import cpu_threads
-    with cpu_threads(cfg.threads):
+    from .runtime import cpu_threads, deterministic_cuda
+    with cpu_threads(cfg.threads), deterministic_cuda(cfg):
         return train_on(data, cfg, progress=progress, callbacks=callbacks)
 
 

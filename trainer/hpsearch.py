@@ -95,7 +95,7 @@ def search(run_dir: str | Path, model: str | None = None, *, trials: int = 20, t
     import torch
     from .api import default_out, fit, prepare
     from .models import _first_line, model_config, num_layers
-    from .runtime import cpu_threads
+    from .runtime import cpu_threads, deterministic_cuda
 
     if trials < 1:
         raise ConfigError(f"trials: expected at least 1, got {trials}")
@@ -135,7 +135,7 @@ def search(run_dir: str | Path, model: str | None = None, *, trials: int = 20, t
 
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if pruning else optuna.pruners.NopPruner()
     sampler = optuna.samplers.TPESampler(seed=seed)
-    with _quiet_optuna(optuna), cpu_threads(base.threads):
+    with _quiet_optuna(optuna), cpu_threads(base.threads), deterministic_cuda(base):
         study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner,
                                     study_name=f"curator-train {data.run_dir.name}")
         study.optimize(objective, n_trials=trials, timeout=timeout, catch=trial_failures)
