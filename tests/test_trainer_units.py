@@ -138,3 +138,19 @@ def test_deterministic_sets_cuda_kernels_for_the_run_and_puts_them_back(monkeypa
         assert not torch.backends.cuda.mem_efficient_sdp_enabled() and torch.backends.cudnn.deterministic
     assert not torch.are_deterministic_algorithms_enabled() and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
     assert torch.backends.cuda.flash_sdp_enabled() == flash
+
+
+def test_precision_auto_takes_bf16_only_where_the_gpu_has_it_natively(monkeypatch):
+    from trainer.config import TrainConfig
+    from trainer.runtime import make_env
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32     # make_env turns TF32 on
+    try:
+        for native, expected in ((False, "fp32"), (True, "bf16")):
+            monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True, n=native:
+                                including_emulation or n)
+            assert make_env(TrainConfig(model="m")).precision == expected
+            assert make_env(TrainConfig(model="m", precision="bf16")).precision == "bf16"   # asked for: even emulated
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32

@@ -213,8 +213,9 @@ def plain_model(model: nn.Module) -> nn.Module:
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The parameters that change in training (frozen ones are reloaded from the model)."""
-    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    """The parameters that change in training (frozen ones are reloaded from the model), copied to
+    the CPU so a copy kept in memory takes no GPU memory."""
+    return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
 
 def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:

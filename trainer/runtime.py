@@ -47,7 +47,9 @@ def make_env(cfg: TrainConfig) -> Env:
         # TF32 for any fp32 matmul left outside autocast; bf16 autocast for the rest.
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda and torch.cuda.is_bf16_supported())
+    # including_emulation=False: a GPU that only emulates bf16 (before Ampere) runs it slower than fp32
+    native = cuda and torch.cuda.is_bf16_supported(including_emulation=False)
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and native)
     if bf16 and cuda and not torch.cuda.is_bf16_supported():
         raise ConfigError("precision: 'bf16' was asked for but this GPU does not support bfloat16")
     return Env(device=device, dtype=torch.bfloat16 if bf16 else None, compile=cfg.compile)
