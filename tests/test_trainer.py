@@ -378,6 +378,18 @@ def test_a_decoder_without_a_pad_token_predicts_the_same_alone_or_in_a_batch(tmp
     assert AutoConfig.from_pretrained(runs[0].model_dir).pad_token_id == tok.pad_token_id
 
 
+@pytest.mark.parametrize("run_kind, model_kind, message", [
+    ("text", "image", "is an image model; this run is text"),
+    ("image", "text", "is a text model; this run is image"),
+])
+def test_a_model_of_the_other_modality_is_named_in_one_line(request, tmp_path, run_kind, model_kind, message):
+    run = request.getfixturevalue(f"{run_kind}_run")
+    model = request.getfixturevalue("tiny_vit" if model_kind == "image" else "tiny_bert")
+    result = CliRunner().invoke(train_app, [str(run), "--model", str(model), "--out", str(tmp_path / "o"), "--quiet"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert " ".join(result.output.split()) == f"error: {str(model)!r} {message}"
+
+
 def test_cli_trains_and_prints_a_summary(tmp_path, text_run, tiny_bert):
     config = tmp_path / "train.yaml"
     config.write_text(f"model: {tiny_bert}\nmax_steps: 6\nbatch_size: 16\nthreads: 1\n")

@@ -67,7 +67,7 @@ def default_out(run_dir: Path) -> Path:
 
 def prepare(data: RunData, cfg: TrainConfig) -> Prepared:
     from .data import ImageFeatures, encode_texts
-    from .models import load_processor
+    from .models import check_task, load_processor
     from .runtime import make_env
 
     task = cfg.task or data.modality
@@ -75,6 +75,7 @@ def prepare(data: RunData, cfg: TrainConfig) -> Prepared:
         raise ConfigError(f"task: {task!r} does not match the run's modality {data.modality!r}")
     env = make_env(cfg)
     seed = cfg.seed if cfg.seed is not None else int(data.manifest.get("seed") or 0)
+    check_task(cfg.model, task)
     processor = load_processor(cfg.model, task)
     max_length = text_limit(cfg, processor) if task == "text" else None
     features = {}

@@ -23,17 +23,21 @@ LAYER_KEYS = ("num_hidden_layers", "n_layers", "num_layers", "n_layer")
 
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load reports and progress bars while we load (restored afterwards)."""
+    """Silence transformers' load reports and progress bars, and huggingface_hub's retry messages
+    (offline, a hub name is tried several times), while we load (restored afterwards)."""
+    from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
+    level, hub_level = hf_logging.get_verbosity(), hub_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hub_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
+        hub_logging.set_verbosity(hub_level)
         if bars:
             hf_logging.enable_progress_bar()
 
@@ -60,6 +64,17 @@ def model_config(name: str):
             return AutoConfig.from_pretrained(name)
     except (OSError, ValueError, KeyError) as err:
         raise ModelError(f"cannot load model {name!r}: {_first_line(err)}") from None
+
+
+def check_task(name: str, task: str) -> None:
+    """Refuse an image model for a text run, and a text model for an image run, before either loads."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES as IMAGE
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES as TEXT
+
+    kind = model_config(name).model_type
+    fits, other = (TEXT, IMAGE) if task == "text" else (IMAGE, TEXT)
+    if kind not in fits and kind in other:
+        raise ModelError(f"{name!r} is {'an image' if task == 'text' else 'a text'} model; this run is {task}")
 
 
 def load_processor(name: str, task: str):
