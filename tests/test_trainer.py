@@ -322,6 +322,29 @@ def test_an_unreadable_image_is_one_line_at_load_whatever_the_worker_count(tmp_p
     assert text.startswith("error: train.parquet: 1 image cannot be read (e.g. ") and str(bad) in text
 
 
+@pytest.mark.parametrize("absolute", [False, True])
+def test_an_image_path_outside_the_dataset_root_is_refused(tmp_path, image_run, absolute):
+    import os
+    import re
+    import shutil
+
+    from trainer.rundir import sha256_file
+
+    run = tmp_path / "run"
+    shutil.copytree(image_run, run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    frame = pd.read_parquet(run / "train.parquet")
+    shutil.copy(Path(manifest["dataset_root"]) / frame["image"].iloc[0], tmp_path / "elsewhere.png")
+    where = str(tmp_path / "elsewhere.png")
+    frame.loc[3, "image"] = where if absolute else os.path.relpath(where, manifest["dataset_root"])
+    frame.to_parquet(run / "train.parquet")
+    manifest["files"]["train.parquet"]["sha256"] = sha256_file(run / "train.parquet")
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(trainer.DataError, match=r"train.parquet: 1 image path leads outside the dataset root .* \(e.g. "
+                       + re.escape(repr(frame.loc[3, "image"]))):
+        trainer.load_run(run)
+
+
 def test_multi_label_manifest_trains_with_label_lists(tmp_path, text_run, tiny_bert):
     import shutil
 

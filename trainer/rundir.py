@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,8 +214,18 @@ def _content(frame: pd.DataFrame, col: str, modality: str, root: Path | None, na
         return values.astype(str).tolist()
     if root is None:
         raise RunDirError("manifest.json: missing key 'dataset_root' (image paths are relative to it)")
-    paths = [str(p if Path(p).is_absolute() else own[1] / p if own and p.startswith(own[0]) else root / p)
-             for p in values.astype(str)]
+    text = values.astype(str)
+    ours = text.str.startswith(own[0]).to_numpy() if own else np.zeros(len(text), dtype=bool)
+    # resolved (symlinks too), each must stay inside the dataset root or the run's own image folder
+    paths = pd.Series([os.path.realpath(os.path.join(own[1] if mine else root, p)) for p, mine in zip(text, ours)],
+                      index=text.index, dtype=object)
+    inside = (root, own[1] / own[0]) if own else (root,)
+    outside = ~paths.str.startswith(tuple(os.path.realpath(d).rstrip(os.sep) + os.sep for d in inside)).to_numpy()
+    if outside.any():
+        n = int(outside.sum())
+        raise DataError(f"{name}.parquet: {n} image path{'s lead' if n > 1 else ' leads'} outside the dataset root "
+                        f"{root} (e.g. {text[outside].iloc[0]!r})")
+    paths = paths.tolist()
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
         raise DataError(f"{name}.parquet: {len(missing)} images not found (e.g. {missing[0]})")
