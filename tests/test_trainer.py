@@ -286,6 +286,37 @@ def test_resume_keeps_the_loss_curriculum_of_the_interrupted_run(tmp_path, text_
     assert losses(read_log(whole.paths["train_log"])) == losses(read_log(resumed.paths["train_log"]))
 
 
+def test_resume_in_the_out_of_fold_phase_logs_each_fold_once(tmp_path, text_run, tiny_bert):
+    options = dict(model=str(tiny_bert), max_steps=4, eval_every=2, log_every=1, oof=2, **FAST)
+    whole = trainer.train(text_run, out=str(tmp_path / "whole"), **options)
+
+    def interrupt(record: dict) -> None:
+        if record.get("fold") == 1 and record["event"] == "train" and record["step"] == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(text_run, out=str(tmp_path / "cut"), callbacks=[interrupt], **options)
+    resumed = trainer.train(text_run, out=str(tmp_path / "cut"), resume=True, **options)
+    strip = lambda log: [{k: v for k, v in r.items() if k not in ("samples_per_s", "tokens_per_s", "seconds")}
+                         for r in log]
+    assert strip(read_log(whole.paths["train_log"])) == strip(read_log(resumed.paths["train_log"]))
+    pd.testing.assert_frame_equal(whole.predictions(), resumed.predictions())
+
+
+def test_a_run_with_only_train_writes_predictions_with_their_columns(tmp_path, tiny_bert):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_csv(tmp_path / "d.csv", ticket_rows(60))
+    curator.run({"input": {"path": str(tmp_path / "d.csv")}, "modality": "text", "seed": 0,
+                 "split": {"ratios": {"train": 1.0}}}, out=tmp_path / "run")
+    result = trainer.train(tmp_path / "run", model=str(tiny_bert), out=str(tmp_path / "o"), max_steps=2, **FAST)
+    schema = pq.read_schema(result.paths["predictions"])
+    assert schema.names == ["id", "split", "label", "predicted_label", "confidence", "probabilities", "fold"]
+    assert schema.field("predicted_label").type == pa.string() and schema.field("confidence").type == pa.float32()
+    assert schema.field("probabilities").type.value_type == pa.float32()
+    assert len(result.predictions()) == 0
+
+
 def test_resume_refuses_other_options(tmp_path, text_run, tiny_bert):
     out = str(tmp_path / "o")
     trainer.train(text_run, model=str(tiny_bert), out=out, max_steps=4, keep_checkpoints=True, **FAST)

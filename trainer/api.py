@@ -230,7 +230,7 @@ def train_on(data: RunData, cfg: TrainConfig, *, progress: bool = False, callbac
     paths = {"model": out_dir / "model", "metrics": out_dir / "metrics.json",
              "predictions": out_dir / "predictions.parquet", "train_log": out_dir / "train_log.jsonl",
              "config": out_dir / "config.yaml"}
-    write_predictions(frames, labels, paths["predictions"])
+    write_predictions(frames, labels, paths["predictions"], multi)
     write_json(metrics, paths["metrics"])
     save_model(model, prep.processor, paths["model"])
     if not cfg.keep_checkpoints:

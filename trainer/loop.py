@@ -99,7 +99,7 @@ def train_loop(model, features, plan: BatchPlan, cfg: TrainConfig, env: Env, *, 
     state = fresh_state()
     if cfg.resume and checkpoints.has_last():
         state.update(checkpoints.load_last(model, optimizer, scheduler))
-        log.truncate_after(state["step"])
+    log.truncate_after(state["step"])   # a fold trained again after a resume starts its records afresh
     eval_every = cfg.eval_every or plan.steps_per_epoch
     save_every = cfg.save_every or eval_every
     step_model = torch.compile(model, dynamic=True) if env.compile else model
