@@ -184,6 +184,18 @@ def test_multi_label_predictions_and_confidence_before_an_issue_score(tmp_path):
     assert found[["label", "score"]].values.tolist() == [["a|b", 0.6], ["c", 0.9]]
 
 
+def test_a_row_with_no_predicted_label_gets_no_pre_annotation_and_is_counted(tmp_path):
+    space = LabelSpace("text", ("a", "b", "c"), multi_label=True)
+    pd.DataFrame({"id": ["1", "2", "3"], "predicted_label": [["b"], [], ["c", "a"]], "confidence": [0.6, 0.7, 0.9]}
+                 ).to_parquet(tmp_path / "multi.parquet")   # the trainer's multi-label rows: none >= 0.5 in row 2
+    found = predictions.load(tmp_path / "multi.parquet", space)
+    assert found[["id", "label"]].values.tolist() == [["1", "b"], ["3", "a|c"]] and found.attrs["no_label"] == 1
+    single = LabelSpace("text", ("a", "b"))
+    pd.DataFrame({"id": ["1", "2", "3"], "predicted_label": ["a", "", None]}).to_parquet(tmp_path / "single.parquet")
+    found = predictions.load(tmp_path / "single.parquet", single)
+    assert found["id"].tolist() == ["1"] and found.attrs["no_label"] == 2
+
+
 def test_scores_and_multi_labels_from_lists_maps_nulls_and_empties(tmp_path):
     """Lists, maps, nulls and empties score and join as they always did; a column mixing kinds is named."""
     space = LabelSpace("text", ("a", "b", "c"), multi_label=True)

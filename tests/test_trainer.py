@@ -23,7 +23,7 @@ import trainer
 from trainer.cli import search_app, train_app
 
 from conftest import write_csv
-from tiny_models import make_tokenizer
+from tiny_models import make_tokenizer, tiny_gpt2
 
 LABELS = {"billing": "invoice charge refund card payment bill",
           "shipping": "parcel delivery courier tracking package late",
@@ -251,6 +251,72 @@ def test_resume_after_an_interruption_gives_the_same_weights_and_metrics(tmp_pat
     assert strip(read_log(whole.paths["train_log"])) == strip(read_log(resumed.paths["train_log"]))
 
 
+def test_out_keeps_files_of_its_own_in_checkpoints(tmp_path, text_run, tiny_bert):
+    own = tmp_path / "o" / "checkpoints"
+    own.mkdir(parents=True)
+    (own / "notes.txt").write_text("mine")
+    (own / "last.pt").write_bytes(b"stale")
+    trainer.train(text_run, model=str(tiny_bert), out=str(tmp_path / "o"), max_steps=2, **FAST)
+    assert sorted(p.name for p in own.iterdir()) == ["notes.txt"]
+    assert (own / "notes.txt").read_text() == "mine"
+    (own / "notes.txt").unlink()
+    trainer.train(text_run, model=str(tiny_bert), out=str(tmp_path / "o"), max_steps=2, **FAST)
+    assert not own.exists()
+
+
+def test_resume_keeps_the_loss_curriculum_of_the_interrupted_run(tmp_path, text_run, tiny_bert, monkeypatch):
+    import trainer.curriculum
+
+    options = dict(model=str(tiny_bert), max_steps=10, save_every=2, log_every=1, patience=0, curriculum="loss",
+                   curriculum_fraction=1.0, **FAST)
+    whole = trainer.train(text_run, out=str(tmp_path / "whole"), **options)
+
+    def interrupt(record: dict) -> None:
+        if record["event"] == "train" and record["step"] == 5:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(text_run, out=str(tmp_path / "cut"), callbacks=[interrupt], **options)
+    # scored again, the rows would come in another order (as bf16 kernels on a GPU can make them)
+    real_scores = trainer.curriculum.curriculum_scores
+    monkeypatch.setattr(trainer.curriculum, "curriculum_scores", lambda *a, **k: -real_scores(*a, **k))
+    resumed = trainer.train(text_run, out=str(tmp_path / "cut"), resume=True, **options)
+    a, b = _weights(whole.model_dir), _weights(resumed.model_dir)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    losses = lambda log: [r["loss"] for r in log if r["event"] == "train"]
+    assert losses(read_log(whole.paths["train_log"])) == losses(read_log(resumed.paths["train_log"]))
+
+
+def test_resume_in_the_out_of_fold_phase_logs_each_fold_once(tmp_path, text_run, tiny_bert):
+    options = dict(model=str(tiny_bert), max_steps=4, eval_every=2, log_every=1, oof=2, **FAST)
+    whole = trainer.train(text_run, out=str(tmp_path / "whole"), **options)
+
+    def interrupt(record: dict) -> None:
+        if record.get("fold") == 1 and record["event"] == "train" and record["step"] == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(text_run, out=str(tmp_path / "cut"), callbacks=[interrupt], **options)
+    resumed = trainer.train(text_run, out=str(tmp_path / "cut"), resume=True, **options)
+    strip = lambda log: [{k: v for k, v in r.items() if k not in ("samples_per_s", "tokens_per_s", "seconds")}
+                         for r in log]
+    assert strip(read_log(whole.paths["train_log"])) == strip(read_log(resumed.paths["train_log"]))
+    pd.testing.assert_frame_equal(whole.predictions(), resumed.predictions())
+
+
+def test_a_run_with_only_train_writes_predictions_with_their_columns(tmp_path, tiny_bert):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_csv(tmp_path / "d.csv", ticket_rows(60))
+    curator.run({"input": {"path": str(tmp_path / "d.csv")}, "modality": "text", "seed": 0,
+                 "split": {"ratios": {"train": 1.0}}}, out=tmp_path / "run")
+    result = trainer.train(tmp_path / "run", model=str(tiny_bert), out=str(tmp_path / "o"), max_steps=2, **FAST)
+    schema = pq.read_schema(result.paths["predictions"])
+    assert schema.names == ["id", "split", "label", "predicted_label", "confidence", "probabilities", "fold"]
+    assert schema.field("predicted_label").type == pa.string() and schema.field("confidence").type == pa.float32()
+    assert schema.field("probabilities").type.value_type == pa.float32()
+    assert len(result.predictions()) == 0
+
+
 def test_resume_refuses_other_options(tmp_path, text_run, tiny_bert):
     out = str(tmp_path / "o")
     trainer.train(text_run, model=str(tiny_bert), out=out, max_steps=4, keep_checkpoints=True, **FAST)
@@ -268,6 +334,46 @@ def test_tiny_vit_learns_colours_from_an_image_run(tmp_path, image_run, tiny_vit
     assert preds.query("split == 'test'")["id"].tolist() == split_ids(image_run, "test")
     assert result.metrics["test"]["accuracy"] >= 0.8
     assert (result.model_dir / "preprocessor_config.json").exists()
+
+
+def test_an_unreadable_image_is_one_line_at_load_whatever_the_worker_count(tmp_path, image_run, tiny_vit):
+    import shutil
+
+    shutil.copytree(image_run, tmp_path / "run")
+    manifest = json.loads((image_run / "manifest.json").read_text())
+    shutil.copytree(manifest["dataset_root"], tmp_path / "photos")
+    (tmp_path / "run" / "manifest.json").write_text(json.dumps({**manifest, "dataset_root": str(tmp_path / "photos")}))
+    bad = tmp_path / "photos" / pd.read_parquet(image_run / "train.parquet")["image"].iloc[5]
+    bad.write_bytes(bad.read_bytes()[:60])
+    result = CliRunner().invoke(train_app, [str(tmp_path / "run"), "--model", str(tiny_vit), "--workers", "1",
+                                            "--max-steps", "2", "--threads", "1", "--out", str(tmp_path / "o"),
+                                            "--quiet"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error: train.parquet: 1 image cannot be read (e.g. ") and str(bad) in text
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_an_image_path_outside_the_dataset_root_is_refused(tmp_path, image_run, absolute):
+    import os
+    import re
+    import shutil
+
+    from trainer.rundir import sha256_file
+
+    run = tmp_path / "run"
+    shutil.copytree(image_run, run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    frame = pd.read_parquet(run / "train.parquet")
+    shutil.copy(Path(manifest["dataset_root"]) / frame["image"].iloc[0], tmp_path / "elsewhere.png")
+    where = str(tmp_path / "elsewhere.png")
+    frame.loc[3, "image"] = where if absolute else os.path.relpath(where, manifest["dataset_root"])
+    frame.to_parquet(run / "train.parquet")
+    manifest["files"]["train.parquet"]["sha256"] = sha256_file(run / "train.parquet")
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(trainer.DataError, match=r"train.parquet: 1 image path leads outside the dataset root .* \(e.g. "
+                       + re.escape(repr(frame.loc[3, "image"]))):
+        trainer.load_run(run)
 
 
 def test_multi_label_manifest_trains_with_label_lists(tmp_path, text_run, tiny_bert):
@@ -290,6 +396,52 @@ def test_multi_label_manifest_trains_with_label_lists(tmp_path, text_run, tiny_b
     assert result.metrics["task"] == "multi_label" and "micro_f1" in result.metrics["test"]
     preds = result.predictions()
     assert all(isinstance(v, (list, np.ndarray)) for v in preds["predicted_label"])
+
+
+def test_a_curator_run_with_label_lists_trains_multi_label(tmp_path, tiny_bert):
+    from transformers import AutoConfig
+
+    rows = [{"text": r["text"], "label": [r["label"]] + (["praise"] if i % 4 == 0 and r["label"] != "praise" else [])}
+            for i, r in enumerate(ticket_rows(120))]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    curator.run({"input": {"path": str(tmp_path / "d.jsonl")}, "modality": "text", "seed": 0}, out=tmp_path / "run")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["task"] == "multi_label" and manifest["labels"] == ["billing", "praise", "shipping"]
+
+    result = trainer.train(tmp_path / "run", model=str(tiny_bert), out=str(tmp_path / "o"), max_steps=4, **FAST)
+    assert result.metrics["task"] == "multi_label" and "micro_f1" in result.metrics["test"]
+    assert AutoConfig.from_pretrained(result.model_dir).problem_type == "multi_label_classification"
+    preds = result.predictions().query("split == 'test'")
+    source = pd.read_parquet(tmp_path / "run" / "test.parquet")
+    assert [list(v) for v in preds["label"]] == [json.loads(v) for v in source["label"]]
+    names = np.asarray(manifest["labels"])
+    for predicted, probs in zip(preds["predicted_label"], preds["probabilities"]):
+        assert list(predicted) == list(names[np.asarray(probs) >= 0.5])
+
+
+def test_a_decoder_without_a_pad_token_predicts_the_same_alone_or_in_a_batch(tmp_path, text_run):
+    from transformers import AutoConfig, AutoTokenizer
+
+    gpt2 = tiny_gpt2(tmp_path / "gpt2", pd.read_parquet(text_run / "train.parquet")["text"].tolist())
+    runs = [trainer.train(text_run, model=str(gpt2), out=str(tmp_path / f"o{size}"), max_steps=2,
+                          eval_batch_size=size, **FAST) for size in (1, 64)]
+    alone, batched = (np.stack(r.predictions()["probabilities"].to_numpy()) for r in runs)
+    assert np.allclose(alone, batched, atol=1e-5)
+    tok = AutoTokenizer.from_pretrained(runs[0].model_dir)
+    assert tok.pad_token == "<eos>"
+    assert AutoConfig.from_pretrained(runs[0].model_dir).pad_token_id == tok.pad_token_id
+
+
+@pytest.mark.parametrize("run_kind, model_kind, message", [
+    ("text", "image", "is an image model; this run is text"),
+    ("image", "text", "is a text model; this run is image"),
+])
+def test_a_model_of_the_other_modality_is_named_in_one_line(request, tmp_path, run_kind, model_kind, message):
+    run = request.getfixturevalue(f"{run_kind}_run")
+    model = request.getfixturevalue("tiny_vit" if model_kind == "image" else "tiny_bert")
+    result = CliRunner().invoke(train_app, [str(run), "--model", str(model), "--out", str(tmp_path / "o"), "--quiet"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert " ".join(result.output.split()) == f"error: {str(model)!r} {message}"
 
 
 def test_cli_trains_and_prints_a_summary(tmp_path, text_run, tiny_bert):
@@ -317,6 +469,42 @@ def test_search_runs_the_trial_budget_and_writes_the_best_config(tmp_path, text_
     summary = json.loads((tmp_path / "s" / "search.json").read_text())
     assert best.lr == pytest.approx(summary["best_params"]["lr"]) and best.max_steps == 8
     assert "train with it: curator-train" in result.output
+
+
+def test_search_goes_on_past_a_diverged_trial(tmp_path, text_run, tiny_bert, monkeypatch):
+    import trainer.api
+    from trainer.hpsearch import SearchSpace
+
+    real_fit, calls = trainer.api.fit, []
+
+    def fit_that_diverges_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise trainer.DivergedError("the training loss is nan at step 2; lower lr")
+        return real_fit(*args, **kwargs)
+    monkeypatch.setattr(trainer.api, "fit", fit_that_diverges_once)
+    result = trainer.search(text_run, model=str(tiny_bert), trials=3, pruning=False, out=str(tmp_path / "s"),
+                            space=SearchSpace(batch_size=[16], epochs=None, dropout=None, freeze_layers=None),
+                            max_steps=4, eval_every=2, threads=1)
+    trials = pd.read_csv(tmp_path / "s" / "trials.csv")
+    assert trials["state"].tolist() == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials["user_attrs_error"].iloc[0].startswith("the training loss is nan")
+    assert result.best_value == trials["value"].max() and (tmp_path / "s" / "best_config.yaml").exists()
+    assert json.loads((tmp_path / "s" / "search.json").read_text())["failed"] == 1
+
+
+def test_search_where_every_trial_diverges_is_one_line(tmp_path, text_run, tiny_bert):
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: [1.0e+30, 1.0e+38]\nbatch_size: [16]\nepochs: null\nwarmup_ratio: null\ndropout: null\n"
+                     "freeze_layers: null\n")
+    result = CliRunner().invoke(search_app, [str(text_run), "--model", str(tiny_bert), "--trials", "2",
+                                             "--space", str(space), "--max-steps", "4", "--threads", "1",
+                                             "--out", str(tmp_path / "s"), "--quiet"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert text.startswith("error: search: no trial completed (2 failed, 0 pruned; trial 0: the training loss is")
+    assert len(result.output.strip().splitlines()) <= 3
+    assert pd.read_csv(tmp_path / "s" / "trials.csv")["state"].tolist() == ["FAIL", "FAIL"]
 
 
 def rotten_tomatoes() -> pd.DataFrame:

@@ -150,8 +150,21 @@ def test_cli_errors_are_one_line_with_exit_1(run, break_it, message):
 
 def test_cli_names_a_bad_model_in_one_line(run):
     result = CliRunner().invoke(train_app, [str(run), "--model", str(run / "nope"), "--quiet"])
-    assert result.exit_code == 1 and "cannot load the tokenizer of model" in result.output
+    assert result.exit_code == 1 and "cannot load model" in result.output
     assert "Traceback" not in result.output
+
+
+def test_loading_silences_the_hub_s_retry_messages():
+    import logging
+
+    from huggingface_hub.utils import logging as hub_logging
+
+    from trainer.models import quiet_transformers
+
+    before = hub_logging.get_verbosity()
+    with quiet_transformers():
+        assert hub_logging.get_verbosity() == logging.ERROR    # "Retrying in 1s [Retry 1/5]." is a warning
+    assert hub_logging.get_verbosity() == before
 
 
 def test_cli_rejects_a_run_dir_that_is_not_there(tmp_path):

@@ -108,3 +108,49 @@ def test_text_features_subset_keeps_tokens_aligned():
     sub = feats.subset(np.array([1]))
     assert sub.collate(np.array([0]))["input_ids"].tolist() == [[2, 6, 7, 3]]
     assert torch.equal(sub.collate(np.array([0]))["labels"], torch.tensor([1]))
+
+
+def test_a_bad_image_in_a_worker_process_is_one_line(tmp_path):
+    from trainer.data import ImageFeatures, iterate
+    from trainer.errors import DataError
+
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    features = ImageFeatures([str(tmp_path / "bad.png")], np.zeros(1, dtype=np.int64), processor=None)
+    with pytest.raises(DataError) as info:
+        list(iterate(features, [np.array([0])], workers=1))
+    assert str(info.value).startswith(f"{tmp_path / 'bad.png'}: cannot decode image") and "\n" not in str(info.value)
+
+
+def test_deterministic_sets_cuda_kernels_for_the_run_and_puts_them_back(monkeypatch):
+    import os
+
+    from trainer.config import TrainConfig
+    from trainer.runtime import deterministic_cuda
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    flash = torch.backends.cuda.flash_sdp_enabled()
+    with deterministic_cuda(TrainConfig(model="m", deterministic=True, device="cpu")):
+        assert not torch.are_deterministic_algorithms_enabled()           # a CPU run repeats without it
+    with deterministic_cuda(TrainConfig(model="m", deterministic=True)):
+        assert torch.are_deterministic_algorithms_enabled() and os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.backends.cuda.math_sdp_enabled() and not torch.backends.cuda.flash_sdp_enabled()
+        assert not torch.backends.cuda.mem_efficient_sdp_enabled() and torch.backends.cudnn.deterministic
+    assert not torch.are_deterministic_algorithms_enabled() and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    assert torch.backends.cuda.flash_sdp_enabled() == flash
+
+
+def test_precision_auto_takes_bf16_only_where_the_gpu_has_it_natively(monkeypatch):
+    from trainer.config import TrainConfig
+    from trainer.runtime import make_env
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32     # make_env turns TF32 on
+    try:
+        for native, expected in ((False, "fp32"), (True, "bf16")):
+            monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True, n=native:
+                                including_emulation or n)
+            assert make_env(TrainConfig(model="m")).precision == expected
+            assert make_env(TrainConfig(model="m", precision="bf16")).precision == "bf16"   # asked for: even emulated
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32

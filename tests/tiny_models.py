@@ -72,3 +72,22 @@ def tiny_translator(path: Path, texts: list[str], seed: int = 0) -> Path:
     MarianMTModel(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return Path(path)
+
+
+def tiny_gpt2(path: Path, texts: list[str], seed: int = 0) -> Path:
+    """A 2-layer GPT-2 and a word-level tokenizer that, like GPT-2's, has an end-of-sequence token
+    but no pad token; saved under ``path`` (random weights)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=["<unk>", "<eos>"]))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", eos_token="<eos>")
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=64,
+                        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(seed)
+    GPT2LMHeadModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return Path(path)

@@ -11,12 +11,12 @@ Layout of the output directory (default ``<run_dir>-train``)::
     predictions.parquet  id, split, label, predicted_label, confidence, probabilities, fold
     train_log.jsonl      one record per logging interval and per evaluation
     config.yaml          the options this run used
-    checkpoints/         while training (last.pt to resume, best.pt); removed at the end unless kept
+    checkpoints/         while training (last.pt to resume, best.pt); removed at the end unless kept (other
+                         files there are left alone)
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .checkpoint import Checkpoints
+from .checkpoint import Checkpoints, remove_checkpoints
 from .config import TrainConfig, build_config, dump_config
 from .errors import CheckpointError, ConfigError
 from .rundir import RunData, load_run
@@ -67,7 +67,7 @@ def default_out(run_dir: Path) -> Path:
 
 def prepare(data: RunData, cfg: TrainConfig) -> Prepared:
     from .data import ImageFeatures, encode_texts
-    from .models import load_processor
+    from .models import check_task, load_processor
     from .runtime import make_env
 
     task = cfg.task or data.modality
@@ -75,6 +75,7 @@ def prepare(data: RunData, cfg: TrainConfig) -> Prepared:
         raise ConfigError(f"task: {task!r} does not match the run's modality {data.modality!r}")
     env = make_env(cfg)
     seed = cfg.seed if cfg.seed is not None else int(data.manifest.get("seed") or 0)
+    check_task(cfg.model, task)
     processor = load_processor(cfg.model, task)
     max_length = text_limit(cfg, processor) if task == "text" else None
     features = {}
@@ -111,13 +112,20 @@ def fit(prep: Prepared, rows: np.ndarray | None = None, *, out_dir: Path | None 
 
     cfg, env, data = prep.cfg, prep.env, prep.data
     seed_everything(prep.seed)
-    model, attention = load_model(cfg, prep.task, data.labels, data.multi_label)
+    model, attention = load_model(cfg, prep.task, data.labels, data.multi_label,
+                                  getattr(prep.processor, "pad_token_id", None))
     model = apply_mode(model, cfg).to(env.device)
     train = prep.features["train"] if rows is None else prep.features["train"].subset(rows)
+    checkpoints = Checkpoints(None if out_dir is None else out_dir / "checkpoints",
+                              f"{cfg.fingerprint()}:{data.manifest_sha256[:16]}")
     scores = None
     if cfg.curriculum != "none":
-        scores = curriculum_scores(cfg.curriculum, model, train, env, prep.seed, cfg.eval_batch_size or
-                                   2 * cfg.batch_size, data.multi_label)
+        # resumed: the interrupted run's scores, as scoring again (on a GPU) may order the rows otherwise
+        if cfg.resume and checkpoints.has_last():
+            scores = checkpoints.curriculum()
+        if scores is None:
+            scores = curriculum_scores(cfg.curriculum, model, train, env, prep.seed, cfg.eval_batch_size or
+                                       2 * cfg.batch_size, data.multi_label)
     plan = BatchPlan(len(train), cfg.batch_size, cfg.grad_accum, prep.seed, train.lengths, cfg.group_by_length,
                      scores, cfg.curriculum_fraction)
     val = prep.features.get("val")
@@ -128,8 +136,6 @@ def fit(prep: Prepared, rows: np.ndarray | None = None, *, out_dir: Path | None 
             return None
         return score(val.targets, predict(model, val, eval_bs, env, data.multi_label), data.labels, data.multi_label)
 
-    checkpoints = Checkpoints(None if out_dir is None else out_dir / "checkpoints",
-                              f"{cfg.fingerprint()}:{data.manifest_sha256[:16]}")
     if log_path is None and out_dir is not None:
         log_path = out_dir / "train_log.jsonl"
     log = EventLog(log_path, callbacks, fold)
@@ -166,8 +172,8 @@ def train(run_dir: str | Path, model: str | None = None, *, config: str | Path |
     """
     cfg = build_config(config, model=model, **options)
     data = load_run(run_dir, allow_leak=cfg.allow_leak)
-    from .runtime import cpu_threads
-    with cpu_threads(cfg.threads):
+    from .runtime import cpu_threads, deterministic_cuda
+    with cpu_threads(cfg.threads), deterministic_cuda(cfg):
         return train_on(data, cfg, progress=progress, callbacks=callbacks)
 
 
@@ -181,7 +187,7 @@ def train_on(data: RunData, cfg: TrainConfig, *, progress: bool = False, callbac
         raise ConfigError(f"out: {out_dir} is the run directory itself; write the results beside it")
     out_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
-        shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+        remove_checkpoints(out_dir / "checkpoints")
         (out_dir / "train_log.jsonl").unlink(missing_ok=True)
     elif not (out_dir / "checkpoints" / "last.pt").exists():
         raise CheckpointError(f"{out_dir}: no checkpoint to resume from (checkpoints/last.pt is missing)")
@@ -224,7 +230,7 @@ def train_on(data: RunData, cfg: TrainConfig, *, progress: bool = False, callbac
     paths = {"model": out_dir / "model", "metrics": out_dir / "metrics.json",
              "predictions": out_dir / "predictions.parquet", "train_log": out_dir / "train_log.jsonl",
              "config": out_dir / "config.yaml"}
-    write_predictions(frames, labels, paths["predictions"])
+    write_predictions(frames, labels, paths["predictions"], multi)
     write_json(metrics, paths["metrics"])
     save_model(model, prep.processor, paths["model"])
     if not cfg.keep_checkpoints:

@@ -9,15 +9,28 @@ kill mid-write leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import CheckpointError
 from .models import load_trainable_state, trainable_state
 from .runtime import rng_state, set_rng_state
+
+
+FILES = ("last.pt", "best.pt", "last.pt.tmp", "best.pt.tmp")
+
+
+def remove_checkpoints(root: Path) -> None:
+    """Delete the files the trainer writes under ``root``, never anything else, and ``root`` if that
+    empties it."""
+    for name in FILES:
+        (root / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        root.rmdir()
 
 
 def _save(obj, path: Path) -> None:
@@ -33,6 +46,7 @@ class Checkpoints:
         self.root = root
         self.fingerprint = fingerprint
         self._best: dict | None = None
+        self._last: dict | None = None
         if root is not None:
             root.mkdir(parents=True, exist_ok=True)
 
@@ -58,14 +72,22 @@ class Checkpoints:
         state = self._best if self.root is None else torch.load(self.best_path, map_location="cpu", weights_only=True)
         load_trainable_state(model, state)
 
-    def save_last(self, model, optimizer, scheduler, loop_state: dict) -> None:
+    def has_last(self) -> bool:
+        return self.last_path is not None and self.last_path.exists()
+
+    def save_last(self, model, optimizer, scheduler, loop_state: dict, curriculum: np.ndarray | None = None) -> None:
         if self.root is None:
             return
-        _save({"fingerprint": self.fingerprint, "model": trainable_state(model), "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict(), "rng": rng_state(), "loop": loop_state}, self.last_path)
+        state = {"fingerprint": self.fingerprint, "model": trainable_state(model), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "rng": rng_state(), "loop": loop_state}
+        if curriculum is not None:
+            state["curriculum"] = torch.from_numpy(np.asarray(curriculum, dtype=np.float64))
+        _save(state, self.last_path)
 
-    def load_last(self, model, optimizer, scheduler) -> dict:
-        """Restore everything saved by ``save_last``; returns the loop state."""
+    def read_last(self) -> dict:
+        """The state ``save_last`` wrote (read once), checked against this run's options."""
+        if self._last is not None:
+            return self._last
         path = self.last_path
         if path is None or not path.exists():
             raise CheckpointError(f"{self.root}: no checkpoint to resume from (last.pt is missing)")
@@ -76,6 +98,18 @@ class Checkpoints:
         if state.get("fingerprint") != self.fingerprint:
             raise CheckpointError(f"{path}: the checkpoint was made with other training options; resume with the "
                                   "same options, or start again without --resume")
+        self._last = state
+        return state
+
+    def curriculum(self) -> np.ndarray | None:
+        """The curriculum scores the interrupted run trained with (None: it had none)."""
+        saved = self.read_last().get("curriculum")
+        return None if saved is None else saved.numpy()
+
+    def load_last(self, model, optimizer, scheduler) -> dict:
+        """Restore everything saved by ``save_last``; returns the loop state."""
+        state = self.read_last()
+        self._last = None
         load_trainable_state(model, state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -84,4 +118,4 @@ class Checkpoints:
 
     def remove(self) -> None:
         if self.root is not None:
-            shutil.rmtree(self.root, ignore_errors=True)
+            remove_checkpoints(self.root)

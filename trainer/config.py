@@ -70,6 +70,8 @@ class TrainConfig(BaseModel):
     oof: int = Field(0, ge=0, description="K-fold out-of-fold predictions for train (0: off)")
     allow_leak: bool = Field(False, description="train even if an id, text or image hash is in two splits")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when there is one")
+    deterministic: bool = Field(False, description="CUDA: deterministic kernels and math attention, so a GPU run "
+                                "repeats bit for bit (slower); CPU runs always do")
     workers: int = Field(0, ge=0, description="data loader worker processes (images)")
     threads: int | None = Field(None, gt=0, description="CPU threads for torch")
 

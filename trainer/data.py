@@ -61,8 +61,7 @@ def encode_texts(tokenizer, texts: list[str], targets: np.ndarray, max_length: i
     lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
     flat = np.fromiter((t for p in pieces for t in p), dtype=np.int64, count=int(lengths.sum()))
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return TextFeatures(flat, offsets, lengths, int(pad), targets)
+    return TextFeatures(flat, offsets, lengths, int(tokenizer.pad_token_id), targets)
 
 
 @dataclass
@@ -171,7 +170,17 @@ class _Rows(torch.utils.data.Dataset):
         return len(self.features)
 
     def __getitem__(self, rows):
-        return self.features.collate(np.asarray(rows))
+        try:
+            return self.features.collate(np.asarray(rows))
+        except DataError as err:    # raised again in the main process: one line, not the worker's traceback
+            return {"error": str(err)}
+
+
+def _raise_errors(batches):
+    for batch in batches:
+        if "error" in batch:
+            raise DataError(batch["error"])
+        yield batch
 
 
 def iterate(features, batches: list[np.ndarray], workers: int = 0, pin: bool = False, seed: int = 0):
@@ -186,4 +195,4 @@ def iterate(features, batches: list[np.ndarray], workers: int = 0, pin: bool = F
                                          num_workers=workers, pin_memory=pin,
                                          generator=torch.Generator().manual_seed(seed),
                                          persistent_workers=False)
-    return iter(loader)
+    return _raise_errors(loader)

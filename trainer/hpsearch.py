@@ -2,7 +2,9 @@
 depth, under a trial budget, with pruning of trials whose val macro-F1 lags the median.
 
 Writes ``trials.csv`` (one row per trial), ``best_config.yaml`` (the options of the best trial,
-ready for ``curator-train RUN_DIR --config best_config.yaml``) and ``search.json``.
+ready for ``curator-train RUN_DIR --config best_config.yaml``) and ``search.json``. A trial whose loss
+diverges or that runs out of GPU memory is marked failed, with the reason in ``trials.csv``, and the
+search goes on.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .config import TrainConfig, _one_line, build_config, dump_config, read_yaml
-from .errors import ConfigError, DependencyError
+from .errors import ConfigError, DependencyError, DivergedError
 from .rundir import load_run
 
 
@@ -56,7 +58,7 @@ def load_space(path: str | Path | None) -> SearchSpace:
 @contextlib.contextmanager
 def _quiet_optuna(optuna) -> Iterator[None]:
     level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)     # failed trials are reported in trials.csv
     try:
         yield
     finally:
@@ -90,9 +92,10 @@ def search(run_dir: str | Path, model: str | None = None, *, trials: int = 20, t
         import optuna
     except ImportError:
         raise DependencyError("search needs optuna: pip install optuna (or 'curator[train]')") from None
+    import torch
     from .api import default_out, fit, prepare
-    from .models import model_config, num_layers
-    from .runtime import cpu_threads
+    from .models import _first_line, model_config, num_layers
+    from .runtime import cpu_threads, deterministic_cuda
 
     if trials < 1:
         raise ConfigError(f"trials: expected at least 1, got {trials}")
@@ -106,6 +109,7 @@ def search(run_dir: str | Path, model: str | None = None, *, trials: int = 20, t
     prep = prepare(data, base)
     layers = num_layers(model_config(base.model))
     seed = prep.seed
+    trial_failures = (DivergedError, torch.cuda.OutOfMemoryError)
 
     def objective(trial) -> float:
         cfg = base.model_copy(update={**sample(trial, space, base, layers), "resume": False})
@@ -120,33 +124,42 @@ def search(run_dir: str | Path, model: str | None = None, *, trials: int = 20, t
                 if pruning and trial.should_prune():
                     raise optuna.TrialPruned(f"val macro-F1 {record['macro_f1']:.4f} at step {record['step']}")
 
-        _, state, *_ = fit(dataclasses.replace(prep, cfg=cfg), log_path=trial_dir / "train_log.jsonl",
-                           callbacks=[report], progress=progress, description=f"trial {trial.number + 1}/{trials}")
+        try:
+            _, state, *_ = fit(dataclasses.replace(prep, cfg=cfg), log_path=trial_dir / "train_log.jsonl",
+                               callbacks=[report], progress=progress,
+                               description=f"trial {trial.number + 1}/{trials}")
+        except trial_failures as err:
+            trial.set_user_attr("error", _first_line(err))
+            raise
         return state["best_score"] if state["evals"] else float("nan")
 
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if pruning else optuna.pruners.NopPruner()
     sampler = optuna.samplers.TPESampler(seed=seed)
-    with _quiet_optuna(optuna), cpu_threads(base.threads):
+    with _quiet_optuna(optuna), cpu_threads(base.threads), deterministic_cuda(base):
         study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner,
                                     study_name=f"curator-train {data.run_dir.name}")
-        study.optimize(objective, n_trials=trials, timeout=timeout)
-    frame = study.trials_dataframe(attrs=("number", "value", "state", "params", "duration"))
+        study.optimize(objective, n_trials=trials, timeout=timeout, catch=trial_failures)
+    frame = study.trials_dataframe(attrs=("number", "value", "state", "params", "user_attrs", "duration"))
     frame["duration"] = frame["duration"].dt.total_seconds()
     frame["state"] = frame["state"].astype(str)
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not complete:
-        raise ConfigError("search: no trial completed (all pruned or failed); try more trials or no pruning")
-    best = study.best_trial
-    best_cfg = base.model_copy(update=sample(optuna.trial.FixedTrial(best.params), space, base, layers))
-    best_cfg = TrainConfig.model_validate({**best_cfg.model_dump(), "out": None, "resume": False})
     paths = {"trials": out_dir / "trials.csv", "best_config": out_dir / "best_config.yaml",
              "summary": out_dir / "search.json"}
     frame.to_csv(paths["trials"], index=False)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+        why = next((f"; trial {t.number}: {t.user_attrs['error']}" for t in failed if "error" in t.user_attrs), "")
+        raise ConfigError(f"search: no trial completed ({len(failed)} failed, {len(study.trials) - len(failed)} "
+                          f"pruned{why}); see {paths['trials']}")
+    best = study.best_trial
+    best_cfg = base.model_copy(update=sample(optuna.trial.FixedTrial(best.params), space, base, layers))
+    best_cfg = TrainConfig.model_validate({**best_cfg.model_dump(), "out": None, "resume": False})
     dump_config(best_cfg, paths["best_config"])
     from .outputs import write_json
     write_json({"best_value": best.value, "metric": "val macro_f1", "best_trial": best.number,
                 "best_params": best.params, "trials": len(study.trials), "complete": len(complete),
                 "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+                "failed": sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials),
                 "space": space.model_dump(mode="json"), "seed": seed}, paths["summary"])
     return SearchResult(out_dir=out_dir, best_value=float(best.value), best_params=dict(best.params),
                         best_config=best_cfg, trials=frame, paths=paths)

@@ -97,9 +97,9 @@ def train_loop(model, features, plan: BatchPlan, cfg: TrainConfig, env: Env, *, 
     optimizer = make_optimizer(model, cfg, env)
     scheduler = make_scheduler(optimizer, cfg, total_steps)
     state = fresh_state()
-    if cfg.resume and checkpoints.last_path is not None and checkpoints.last_path.exists():
+    if cfg.resume and checkpoints.has_last():
         state.update(checkpoints.load_last(model, optimizer, scheduler))
-        log.truncate_after(state["step"])
+    log.truncate_after(state["step"])   # a fold trained again after a resume starts its records afresh
     eval_every = cfg.eval_every or plan.steps_per_epoch
     save_every = cfg.save_every or eval_every
     step_model = torch.compile(model, dynamic=True) if env.compile else model
@@ -185,7 +185,7 @@ def train_loop(model, features, plan: BatchPlan, cfg: TrainConfig, env: Env, *, 
                     state["loss_count"] += micro_since_log
                     loss_sum.zero_()
                     micro_since_log = 0
-                    checkpoints.save_last(model, optimizer, scheduler, dict(state))
+                    checkpoints.save_last(model, optimizer, scheduler, dict(state), plan.curriculum_scores)
                     tick = time.perf_counter()
                 if done or state["stopped_early"]:
                     break

@@ -23,17 +23,21 @@ LAYER_KEYS = ("num_hidden_layers", "n_layers", "num_layers", "n_layer")
 
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load reports and progress bars while we load (restored afterwards)."""
+    """Silence transformers' load reports and progress bars, and huggingface_hub's retry messages
+    (offline, a hub name is tried several times), while we load (restored afterwards)."""
+    from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
+    level, hub_level = hf_logging.get_verbosity(), hub_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hub_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
+        hub_logging.set_verbosity(hub_level)
         if bars:
             hf_logging.enable_progress_bar()
 
@@ -62,6 +66,17 @@ def model_config(name: str):
         raise ModelError(f"cannot load model {name!r}: {_first_line(err)}") from None
 
 
+def check_task(name: str, task: str) -> None:
+    """Refuse an image model for a text run, and a text model for an image run, before either loads."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES as IMAGE
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES as TEXT
+
+    kind = model_config(name).model_type
+    fits, other = (TEXT, IMAGE) if task == "text" else (IMAGE, TEXT)
+    if kind not in fits and kind in other:
+        raise ModelError(f"{name!r} is {'an image' if task == 'text' else 'a text'} model; this run is {task}")
+
+
 def load_processor(name: str, task: str):
     """The tokenizer (text) or image processor (image) saved with the model."""
     import transformers
@@ -69,15 +84,41 @@ def load_processor(name: str, task: str):
     try:
         with quiet_transformers():
             if task == "text":
-                return transformers.AutoTokenizer.from_pretrained(name)
+                return ensure_pad_token(transformers.AutoTokenizer.from_pretrained(name), name)
             return transformers.AutoImageProcessor.from_pretrained(name)
     except (OSError, ValueError, KeyError, TypeError) as err:
         what = "tokenizer" if task == "text" else "image processor"
         raise ModelError(f"cannot load the {what} of model {name!r}: {_first_line(err)}") from None
 
 
-def load_model(cfg: TrainConfig, task: str, labels: list[str], multi_label: bool) -> tuple[nn.Module, str]:
-    """The model with a fresh head for ``labels``; returns it and the attention implementation used."""
+def ensure_pad_token(tokenizer, name: str):
+    """Give a tokenizer without a pad token (GPT-2, Llama...) its end-of-sequence token as one.
+
+    Batches are padded with it and the model's ``pad_token_id`` is set to it, so a decoder's
+    classification head reads the last real token whatever else is in the batch; it is saved with
+    the model.
+    """
+    if tokenizer.pad_token is not None:
+        return tokenizer
+    eos = tokenizer.eos_token
+    if eos is None:
+        ids = getattr(model_config(name), "eos_token_id", None)
+        first = ids[0] if isinstance(ids, list) and ids else ids
+        eos = tokenizer.convert_ids_to_tokens(first) if isinstance(first, int) else None
+    if eos is None:
+        raise ModelError(f"the tokenizer of model {name!r} has neither a pad token nor an end-of-sequence token "
+                         "to pad batches with")
+    tokenizer.pad_token = eos
+    return tokenizer
+
+
+def load_model(cfg: TrainConfig, task: str, labels: list[str], multi_label: bool,
+               pad_token_id: int | None = None) -> tuple[nn.Module, str]:
+    """The model with a fresh head for ``labels``; returns it and the attention implementation used.
+
+    ``pad_token_id``: the id batches are padded with (text), which the model must know to find
+    each row's last real token.
+    """
     import transformers
 
     auto = (transformers.AutoModelForSequenceClassification if task == "text"
@@ -107,8 +148,8 @@ def load_model(cfg: TrainConfig, task: str, labels: list[str], multi_label: bool
     except (OSError, ValueError, KeyError, TypeError) as err:
         kind = "sequence" if task == "text" else "image"
         raise ModelError(f"cannot load model {cfg.model!r} for {kind} classification: {_first_line(err)}") from None
-    if task == "text" and getattr(model.config, "pad_token_id", None) is None:
-        model.config.pad_token_id = getattr(model.config, "eos_token_id", None)
+    if pad_token_id is not None:
+        model.config.pad_token_id = pad_token_id
     return model, attn
 
 
@@ -187,8 +228,9 @@ def plain_model(model: nn.Module) -> nn.Module:
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The parameters that change in training (frozen ones are reloaded from the model)."""
-    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    """The parameters that change in training (frozen ones are reloaded from the model), copied to
+    the CPU so a copy kept in memory takes no GPU memory."""
+    return {n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad}
 
 
 def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:

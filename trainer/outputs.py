@@ -47,9 +47,18 @@ def prediction_frame(split: str, ids: np.ndarray, label_values: list, probs: np.
     })
 
 
-def write_predictions(frames: list[pd.DataFrame], labels: list[str], path: Path) -> None:
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+def prediction_schema(multi_label: bool) -> pa.Schema:
+    """The columns of ``predictions.parquet``, for a run that has no row to predict."""
+    label = pa.list_(pa.string()) if multi_label else pa.string()
+    return pa.schema([("id", pa.string()), ("split", pa.string()), ("label", label), ("predicted_label", label),
+                      ("confidence", pa.float32()), ("probabilities", pa.list_(pa.float32())), ("fold", pa.int16())])
+
+
+def write_predictions(frames: list[pd.DataFrame], labels: list[str], path: Path, multi_label: bool = False) -> None:
+    if frames:
+        table = pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False)
+    else:
+        table = prediction_schema(multi_label).empty_table()
     meta = {**(table.schema.metadata or {}), b"trainer.labels": json.dumps(labels).encode()}
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table.replace_schema_metadata(meta), tmp, compression="zstd")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,6 +151,30 @@ def check_leaks(frames: dict[str, pd.DataFrame], manifest: dict) -> None:
                         f"{' and '.join(where)}); refusing to train (pass --allow-leak to train anyway)")
 
 
+def _json_labels(text: str) -> list[str]:
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return [text]
+    return [str(x) for x in items] if isinstance(items, list) else [text]
+
+
+def label_lists(values: pd.Series) -> pd.Series:
+    """Each row's labels as a list of str: a list as it is; a string holding a JSON array (how curator
+    writes multi-label rows) parsed, once per distinct string; any other string is one label."""
+    text = values.map(type).eq(str).to_numpy()
+    out = np.empty(len(values), dtype=object)
+    if text.any():
+        codes, uniques = pd.factorize(values[text])
+        parsed = np.empty(len(uniques), dtype=object)
+        for i, value in enumerate(uniques):      # one small parse per distinct label set
+            parsed[i] = _json_labels(value)
+        out[text] = parsed[codes]
+    if not text.all():
+        out[~text] = values[~text].map(lambda v: [str(x) for x in v]).to_numpy()
+    return pd.Series(out, index=values.index)
+
+
 def _targets(frame: pd.DataFrame, col: str, labels: list[str], multi: bool, name: str) -> tuple[np.ndarray, list]:
     values = frame[col]
     missing = values.isna()
@@ -166,7 +191,7 @@ def _targets(frame: pd.DataFrame, col: str, labels: list[str], multi: bool, name
             raise DataError(f"{name}.parquet: label {bad.iloc[0]!r} is not in the manifest's labels {labels} "
                             f"({int(unknown.sum())} rows)")
         return codes, as_str.tolist()
-    lists = values.map(lambda v: [str(x) for x in v] if not isinstance(v, str) else [v])
+    lists = label_lists(values)
     exploded = lists.explode().dropna()        # an empty list (no label applies) adds no row
     codes = exploded.astype(str).map(index).fillna(-1).to_numpy(dtype=np.int64)
     if (codes < 0).any():
@@ -189,12 +214,40 @@ def _content(frame: pd.DataFrame, col: str, modality: str, root: Path | None, na
         return values.astype(str).tolist()
     if root is None:
         raise RunDirError("manifest.json: missing key 'dataset_root' (image paths are relative to it)")
-    paths = [str(p if Path(p).is_absolute() else own[1] / p if own and p.startswith(own[0]) else root / p)
-             for p in values.astype(str)]
+    text = values.astype(str)
+    ours = text.str.startswith(own[0]).to_numpy() if own else np.zeros(len(text), dtype=bool)
+    # resolved (symlinks too), each must stay inside the dataset root or the run's own image folder
+    paths = pd.Series([os.path.realpath(os.path.join(own[1] if mine else root, p)) for p, mine in zip(text, ours)],
+                      index=text.index, dtype=object)
+    inside = (root, own[1] / own[0]) if own else (root,)
+    outside = ~paths.str.startswith(tuple(os.path.realpath(d).rstrip(os.sep) + os.sep for d in inside)).to_numpy()
+    if outside.any():
+        n = int(outside.sum())
+        raise DataError(f"{name}.parquet: {n} image path{'s lead' if n > 1 else ' leads'} outside the dataset root "
+                        f"{root} (e.g. {text[outside].iloc[0]!r})")
+    paths = paths.tolist()
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
         raise DataError(f"{name}.parquet: {len(missing)} images not found (e.g. {missing[0]})")
+    check_images(paths, name)
     return paths
+
+
+def check_images(paths: list[str], name: str) -> None:
+    """Every image opens and passes Pillow's verify, so a bad file fails here rather than mid-run."""
+    from PIL import Image, UnidentifiedImageError
+
+    bad = []
+    for path in paths:     # file I/O: one open per file
+        try:
+            with Image.open(path) as img:
+                img.verify()
+        except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as err:
+            bad.append((path, err))
+    if bad:
+        path, err = bad[0]
+        raise DataError(f"{name}.parquet: {len(bad)} image{'s' if len(bad) > 1 else ''} cannot be read "
+                        f"(e.g. {path}: {' '.join(str(err).split())})")
 
 
 def load_run(run_dir: str | Path, *, allow_leak: bool = False) -> RunData:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from dataclasses import dataclass
 
@@ -46,7 +47,9 @@ def make_env(cfg: TrainConfig) -> Env:
         # TF32 for any fp32 matmul left outside autocast; bf16 autocast for the rest.
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda and torch.cuda.is_bf16_supported())
+    # including_emulation=False: a GPU that only emulates bf16 (before Ampere) runs it slower than fp32
+    native = cuda and torch.cuda.is_bf16_supported(including_emulation=False)
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and native)
     if bf16 and cuda and not torch.cuda.is_bf16_supported():
         raise ConfigError("precision: 'bf16' was asked for but this GPU does not support bfloat16")
     return Env(device=device, dtype=torch.bfloat16 if bf16 else None, compile=cfg.compile)
@@ -63,6 +66,38 @@ def cpu_threads(n: int | None):
     finally:
         if n:
             torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def deterministic_cuda(cfg: TrainConfig):
+    """With ``cfg.deterministic`` on a CUDA run: deterministic kernels (torch warns naming any op that has
+    none), a fixed cuBLAS workspace and the math attention kernel, so the run repeats bit for bit
+    (slower). The process's settings come back afterwards. CPU runs repeat without it."""
+    if not cfg.deterministic or cfg.device == "cpu" or not torch.cuda.is_available():
+        yield
+        return
+    cuda, cudnn = torch.backends.cuda, torch.backends.cudnn
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              cudnn.deterministic, cudnn.benchmark, cuda.flash_sdp_enabled(), cuda.mem_efficient_sdp_enabled(),
+              cuda.cudnn_sdp_enabled(), cuda.math_sdp_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    cudnn.deterministic, cudnn.benchmark = True, False
+    cuda.enable_flash_sdp(False)
+    cuda.enable_mem_efficient_sdp(False)
+    cuda.enable_cudnn_sdp(False)
+    cuda.enable_math_sdp(True)
+    try:
+        yield
+    finally:
+        algorithms, warn_only, cudnn.deterministic, cudnn.benchmark, flash, efficient, cudnn_sdp, math, cublas = before
+        torch.use_deterministic_algorithms(algorithms, warn_only=warn_only)
+        cuda.enable_flash_sdp(flash)
+        cuda.enable_mem_efficient_sdp(efficient)
+        cuda.enable_cudnn_sdp(cudnn_sdp)
+        cuda.enable_math_sdp(math)
+        if cublas is None:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
 
 
 def seed_everything(seed: int) -> None:

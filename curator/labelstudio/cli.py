@@ -97,6 +97,7 @@ def push(
     out.print(_table(f"pushed to {result.project!r} (project {result.project_id})", {
         "rows": result.rows, "created": result.created, "updated": result.updated, "unchanged": result.unchanged,
         "predictions added": result.predictions,
+        "predictions with no label (skipped)": result.predictions_no_label,
         "pre-annotations from": result.predictions_file.name if result.predictions_file else None,
         "seconds": result.seconds}))
     if result.duplicates:

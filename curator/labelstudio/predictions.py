@@ -8,7 +8,9 @@ probability map) or of ``prob_<label>`` columns; and optionally ``model_version`
 comes first because ``label_issues.parquet`` also has a ``score``: how surely the *given* label is
 wrong, which is not the suggestion's confidence. Without a ``model_version`` column or
 argument the version is ``<file stem>-<first 8 hex of the file's sha256>``, so pushing the same
-file again adds nothing and a new file adds a new version beside the old one.
+file again adds nothing and a new file adds a new version beside the old one. A row with no
+predicted label (null, ``""``, or a multi-label ``[]``) gets no pre-annotation; the loaded frame's
+``attrs["no_label"]`` counts them.
 """
 
 from __future__ import annotations
@@ -70,10 +72,13 @@ def load(path: str | Path, space: LabelSpace, *, model_version: str | None = Non
         out[MODEL_VERSION] = raw[MODEL_VERSION].astype(str).to_numpy(dtype=object)
     else:
         out[MODEL_VERSION] = model_version or default_version(path)
-    out = out[out[LABEL].notna()].reset_index(drop=True)
+    empty = out[LABEL].isna().to_numpy() | (out[LABEL] == "").to_numpy()
+    out = out[~empty].reset_index(drop=True)
     out[LABEL] = out[LABEL].astype(str)
     _check_labels(out, space, path)
-    return out.drop_duplicates([ID, MODEL_VERSION], keep="last").reset_index(drop=True)
+    out = out.drop_duplicates([ID, MODEL_VERSION], keep="last").reset_index(drop=True)
+    out.attrs["no_label"] = int(empty.sum())
+    return out
 
 
 def _labels(values: pd.Series) -> np.ndarray:

@@ -47,6 +47,7 @@ class PushResult:
     updated: int = 0
     unchanged: int = 0
     predictions: int = 0
+    predictions_no_label: int = 0  # rows of the predictions file with no predicted label: no pre-annotation
     attempts: int = 1
     duplicates: list[str] = field(default_factory=list)
     removed_duplicates: int = 0
@@ -119,7 +120,8 @@ def push(source: str | Path, project: str, *, url: str | None = None, api_key: s
     state = SyncState.load(src.sync_dir, project)
     state.bind(conn.url, project_id)
     result = PushResult(project=project, project_id=project_id, url=conn.url, rows=len(rows),
-                        predictions_file=Path(predictions) if predictions else None, state_path=state.path)
+                        predictions_file=Path(predictions) if predictions else None, state_path=state.path,
+                        predictions_no_label=preds.attrs["no_label"] if preds is not None else 0)
     pusher = _Pusher(session, project_id, wanted, wanted_preds, state, result, batch_size, page_size, on_batch)
     interrupted = bool(state.data.get("push_open"))  # the last push died: its last request may have landed late
     state.data["push_open"] = True
