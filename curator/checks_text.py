@@ -39,9 +39,20 @@ def not_empty(values: pd.Series):
     return series(pc.equal(pc.utf8_length(_trimmed(values)), 0), values.index), "empty or missing"
 
 
+#: Chinese and Japanese characters (Han, kana): each counts as a word, as these scripts write no spaces.
+#: Korean separates words with spaces, so Hangul is counted like any other script.
+_IDEOGRAPH = "[\\x{3040}-\\x{30ff}\\x{3400}-\\x{4dbf}\\x{4e00}-\\x{9fff}\\x{f900}-\\x{faff}\\x{20000}-\\x{3134f}]"
+_CJK_PUNCT = "[\\x{3000}-\\x{303f}\\x{ff01}-\\x{ff0f}\\x{ff1a}-\\x{ff20}]"
+
+
 def _n_words(text: pa.Array, n_chars: pd.Series) -> pd.Series:
+    """Whitespace-separated words, each Chinese or Japanese character counting as one (CJK
+    punctuation is a separator, not a word)."""
+    rest = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _IDEOGRAPH + "|" + _CJK_PUNCT, " "))
     # Splitting "" gives [""]: an empty text has no words.
-    return series(pc.list_value_length(pc.utf8_split_whitespace(text)), n_chars.index).where(n_chars > 0, 0)
+    spaced = series(pc.list_value_length(pc.utf8_split_whitespace(rest)), n_chars.index)
+    spaced = spaced.where(series(pc.utf8_length(rest), n_chars.index) > 0, 0)
+    return (series(pc.count_substring_regex(text, _IDEOGRAPH), n_chars.index) + spaced).where(n_chars > 0, 0)
 
 
 @check("min_length", params={"chars": int, "words": int})

@@ -83,6 +83,15 @@ def test_language_passes_short_and_cjk_is_long_enough(tmp_path):
     assert decided == {"r1": ("dropped", "rule:language")}
 
 
+def test_chinese_and_japanese_characters_count_as_words(tmp_path):
+    texts = ["今天天气很好", "注文した商品がまだ届いていません。", "字", "你好，", "hello 世界", "안녕하세요 세계"]
+    decided, _, ledger = outcome(tmp_path, texts, {"check": "min_length", "params": {"chars": 1, "words": 2}})
+    assert decided == {"r2": ("dropped", "rule:min_length")}
+    assert ledger["detail"].iloc[0] == "1 chars, 1 words (min 1 chars, 2 words)"
+    decided, _, _ = outcome(tmp_path, texts, {"check": "max_length", "params": {"words": 3}})
+    assert decided == {"r0": ("dropped", "rule:max_length"), "r1": ("dropped", "rule:max_length")}
+
+
 FIXES = [
     ({"check": "mojibake"}, "The piÃ±ata canâ€™t open", "The piñata can’t open"),
     ({"check": "html_residue"}, "<p>my order</p> never came", "my order never came"),

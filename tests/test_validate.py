@@ -93,8 +93,7 @@ def test_user_generated_text_on_sample_tickets_masks_pii():
     fixed_mojibake = ledger.query("action == 'fixed' and reason == 'rule:mojibake'")
     assert {int(s.split(":")[1]) for s in table.set_index("id").loc[fixed_mojibake["id"], "source"]} == \
         set(planted["mojibake"])
-    # Non-Latin tickets are flagged by the language rule, or dropped first (CJK has no spaces, so
-    # min_length's word count drops it).
+    # Non-Latin tickets are flagged by the language rule, or dropped first by another rule.
     decided = ledger.query("(action == 'flagged' and reason == 'rule:language') or action == 'dropped'")
     assert {int(s.split(":")[1]) for s in table.set_index("id").loc[decided["id"], "source"]} >= \
         set(planted["non_latin"])
