@@ -83,6 +83,22 @@ def test_sizes_come_from_ingest_columns_when_present(images, tmp_path):
     assert got == {"tiny.png": ("dropped", "rule:min_size")} and ledger["detail"].iloc[0] == "6x6 px (min 16x16)"
 
 
+def test_16_bit_and_float_images_are_measured_on_their_own_range(tmp_path):
+    ramp = np.linspace(0, 65535, 64 * 96).reshape(64, 96)
+    Image.fromarray(ramp.astype(np.uint16)).save(tmp_path / "ramp16.png")
+    noise = np.random.default_rng(0).random((64, 96))
+    Image.fromarray(noise.astype(np.float32)).save(tmp_path / "float.tif")
+    Image.fromarray((noise * 70000).astype(np.int32)).save(tmp_path / "int32.tif")
+    paths = ["ramp16.png", "float.tif", "int32.tif"]
+    with Image.open(tmp_path / "ramp16.png") as im16, Image.open(tmp_path / "float.tif") as imf:
+        assert (im16.mode, imf.mode) == ("I;16", "F")
+    stats = image_stats(pd.Series(paths), CheckContext(root=tmp_path))
+    assert stats["mean"].between(110, 145).all() and (stats["entropy"] > 7).all()
+    for rule in ({"check": "low_information"}, {"check": "brightness"}):
+        got, _, _ = decide(tmp_path, paths, {**rule, "severity": "error"}, tmp_path)
+        assert got == {}
+
+
 def test_details_carry_the_measurements(images, tmp_path):
     _, _, ledger = decide(images, ["dark.png", "truncated.jpg", "animated.gif"],
                           {"check": "brightness", "severity": "warn"}, tmp_path)
