@@ -269,31 +269,68 @@ _TAGS = ("a|abbr|address|area|article|aside|audio|b|base|bdi|bdo|big|blockquote|
          "main|mark|meta|nav|noscript|object|ol|optgroup|option|p|param|pre|q|s|samp|script|section|select|"
          "small|source|span|strike|strong|style|sub|summary|sup|svg|table|tbody|td|textarea|tfoot|th|thead|"
          "title|tr|tt|u|ul|var|video|wbr")
-_TAG = r"</?(?:" + _TAGS + r")(?:\s[^<>]*)?/?>"
+_NAME = r"(?:" + _TAGS + r")"
+#: A tag with no attributes or with valued ones ("<b>", "</p >", "<br/>", "<a href='x'>"): surely markup.
+_TAG = r"</?" + _NAME + r"(?:\s*/?|\s[^<>]*=[^<>]*)>"
+#: A tag whose attributes are bare words ("<input disabled>"); after a letter or digit it reads as a
+#: comparison ("if a<b and c>d"), so it only counts where no word character comes before the "<".
+_BARE_TAG = r"</?" + _NAME + r"\s[^<>=]*>"
+_NOT_AFTER_WORD = r"(?P<pre>^|[^\p{L}\p{N}_])"
 _ENTITY = r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});"
-_HTML = r"(?i)" + _TAG + "|<!--|" + _ENTITY
+_HTML = r"(?i)(?P<m>" + _TAG + "|<!--|" + _ENTITY + ")|" + _NOT_AFTER_WORD + "(?P<bare>" + _BARE_TAG + ")"
+#: An escaped ampersand followed by more of them ("&amp;amp;lt;"): unescaped in one go, whatever the depth.
+_AMP_CHAIN = r"(?i)&(?:amp;|#0*38;|#x0*26;)+"
+_TAGS_RUN = r"(?:(?:" + _TAG + "|" + _BARE_TAG + r")[ \t]*)"
+_STRIP_TAGS = (r"(?i)" + _NOT_AFTER_WORD + r"[ \t]*" + _TAGS_RUN + "+|[ \t]*" + _TAG + r"[ \t]*" + _TAGS_RUN + "*")
+#: Rounds of the html_residue fix; markup still appearing after them is nested on purpose.
+HTML_ROUNDS = 3
 
 
 @check("html_residue")
 def html_residue(values: pd.Series):
     """Text with HTML tags, comments or character entities left over from scraping fails."""
-    hit = series(pc.struct_field(pc.extract_regex(filled_text(values), "(?P<m>" + _HTML + ")"), [0]), values.index)
+    hits = pc.extract_regex(filled_text(values), _HTML)
+    tag = series(pc.struct_field(hits, [0]), values.index)
+    hit = tag.where(tag.ne(""), series(pc.struct_field(hits, [2]), values.index))
     failed = hit.notna()
     return failed, "markup " + _quote(hit[failed].str.slice(0, 40))
 
 
-@fixer("html_residue")
-def _strip_html(values: pd.Series):
-    """Strip tags, comments, scripts and styles; unescape entities ("&amp;" -> "&")."""
-    text = filled_text(values)
+def _html_round(text: pa.Array) -> pa.Array:
+    """Unescape entities, then strip scripts, styles, comments and tags, then drop invisible characters."""
+    text = pc.replace_substring_regex(text, _AMP_CHAIN, "&")
+    rows = np.flatnonzero(pc.match_substring_regex(text, _ENTITY).to_numpy(zero_copy_only=False))
+    if len(rows):  # html.unescape takes one string: only the rows that have an entity
+        values = text.to_numpy(zero_copy_only=False).copy()
+        values[rows] = [html.unescape(v) for v in values[rows]]
+        text = pa.array(values, pa.large_string())
     text = pc.replace_substring_regex(text, r"(?is)<(script|style)\b[^>]*>.*?</(script|style)\s*>", " ")
     text = pc.replace_substring_regex(text, r"(?s)<!--.*?(-->|$)", " ")
-    text = pc.replace_substring_regex(text, r"[ \t]*(?i:" + _TAG + r")[ \t]*", " ")
-    text = pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"  +", " ")
-    out = series(text, values.index)
-    has_entity = series(pc.match_substring_regex(text, _ENTITY), values.index)
-    out[has_entity] = out[has_entity].map(html.unescape)  # only rows that have an entity left
-    return out
+    text = pc.replace_substring_regex(text, _STRIP_TAGS, r"\1 ")
+    return _tidy(_without_invisible(text, joiners=False))
+
+
+def _tidy(text: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"  +", " ")
+
+
+@fixer("html_residue")
+def _strip_html(values: pd.Series):
+    """Unescape entities ("&amp;" -> "&"), then strip tags, comments, scripts and styles, and the
+    invisible characters entities may spell; repeated while that uncovers more markup (escaped
+    markup such as "&lt;b&gt;" is stripped too). The result is stable: fixing it again changes
+    nothing. Text still changing after :data:`HTML_ROUNDS` rounds loses its "<", ">" and "&"."""
+    text = filled_text(values)
+    for _ in range(HTML_ROUNDS):
+        fixed = _html_round(text)
+        changed = pc.not_equal(fixed, text)
+        text = fixed
+        if not pc.any(changed).as_py():
+            break
+    else:
+        text = pc.if_else(changed, _tidy(_without_invisible(pc.replace_substring_regex(text, "[<>&]", ""),
+                                                              joiners=False)), text)
+    return series(text, values.index)
 
 
 _INVISIBLE = ("[\\x{00}-\\x{08}\\x{0b}\\x{0c}\\x{0e}-\\x{1f}\\x{7f}-\\x{9f}\\x{ad}\\x{200b}\\x{200e}\\x{200f}"
@@ -314,10 +351,14 @@ def control_chars(values: pd.Series, joiners: bool = False):
     return failed, n[failed].astype(str) + " control or invisible characters"
 
 
+def _without_invisible(text: pa.Array, joiners: bool) -> pa.Array:
+    return pc.replace_substring_regex(text, _invisible(joiners), "")
+
+
 @fixer("control_chars")
 def _remove_invisible(values: pd.Series, joiners: bool = False):
     """Remove the control and invisible characters."""
-    return series(pc.replace_substring_regex(filled_text(values), _invisible(joiners), ""), values.index)
+    return series(_without_invisible(filled_text(values), joiners), values.index)
 
 
 # -- repetition and shouting ---------------------------------------------------------------------------

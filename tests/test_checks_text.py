@@ -3,7 +3,10 @@ its before and after in the ledger."""
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from curator.checks import REGISTRY
 from curator.checks_text import char_runs, word_repetition
 from curator.text_arrays import codepoints
 
@@ -112,6 +115,37 @@ def test_fix_shows_before_and_after_in_the_ledger(tmp_path, rule, before, after)
     fix = ledger.iloc[0]
     assert (fix["column"], fix["old_value"], fix["new_value"]) == ("text", before, after)
     assert out["text"].tolist() == ["clean text", after]
+
+
+HTML_PIECES = ["<b>", "</b>", "<p class='x'>", "<br/>", "<input disabled>", "<script>", "</script>", "<!--", "-->",
+               "&lt;", "&gt;", "&amp;", "&#x202e;", "&#60;", "&nbsp;", "<", ">", "&", ";", "lt", "amp", "#", "b",
+               "p", "a", "if", " ", "\u200b", "\t", "é"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(HTML_PIECES), max_size=20).map("".join), min_size=1, max_size=8))
+def test_html_fix_is_stable(texts):
+    fix = REGISTRY["html_residue"].fix
+    once = fix(pd.Series(texts))
+    assert fix(once).tolist() == once.tolist()
+
+
+@pytest.mark.parametrize("before, after", [
+    ("<script>alert('x')</script> hello &lt;b&gt;bold&lt;/b&gt; world here", "hello bold world here"),
+    ("&amp;lt;p&amp;gt;double escaped", "double escaped"),
+    ("right&#x202e;to left", "rightto left"),
+    ("<td nowrap><td nowrap> cell", "cell"),
+])
+def test_html_fix_strips_the_markup_entities_spell(tmp_path, before, after):
+    decided, out, _ = outcome(tmp_path, [before], {"check": "html_residue", "severity": "fix"})
+    assert decided == {"r0": ("fixed", "rule:html_residue")} and out["text"].tolist() == [after]
+
+
+def test_a_comparison_is_not_markup(tmp_path):
+    decided, out, _ = outcome(tmp_path, ["if a<b and c>d then return x", "x <b and c> y"],
+                              {"check": "html_residue", "severity": "fix"})
+    assert decided == {"r1": ("fixed", "rule:html_residue")}
+    assert out["text"].tolist() == ["if a<b and c>d then return x", "x y"]
 
 
 def test_details_say_what_failed(tmp_path):

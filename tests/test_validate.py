@@ -110,12 +110,12 @@ def test_warn_severity_flags_and_keeps(tmp_path):
 def test_fix_records_old_and_new_values_and_passes_the_new_table_on(tmp_path):
     table = make_table(["<b>bold</b> claim here", "plain text here", "&amp; more &lt;b&gt;"])
     out, ledger, art = run_rules(table, [{"check": "html_residue", "field": "text", "severity": "fix"},
-                                         {"check": "regex", "field": "text", "params": {"pattern": "<b>"}}], tmp_path)
+                                         {"check": "regex", "field": "text", "params": {"pattern": "&"}}], tmp_path)
     fixed = ledger[ledger.action == "fixed"].set_index("id")
     assert fixed.loc["r0", ["column", "old_value", "new_value", "reason"]].tolist() == \
         ["text", "<b>bold</b> claim here", "bold claim here", "rule:html_residue"]
-    assert fixed.loc["r2", "new_value"] == "& more <b>"  # unescaped, and now it reads as a tag
-    # The next rule saw the fixed text: only the row whose fix produced a tag is dropped.
+    assert fixed.loc["r2", "new_value"] == "& more"  # unescaped; the escaped tag is stripped too
+    # The next rule saw the fixed text: only the row whose fix produced an "&" is dropped.
     assert reasons(ledger) == {"r2": "rule:regex"}
     assert out["text"].tolist() == ["bold claim here", "plain text here"]
     entry = art["rules"][0]
