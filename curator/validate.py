@@ -280,8 +280,8 @@ def _set_values(table: pd.DataFrame, index: pd.Index, column: str, values: pd.Se
         table.loc[index, column] = values.to_numpy(dtype=object)
 
 
-def _short(values: pd.Series) -> list:
-    """JSON-friendly, shortened values for the report."""
+def short_values(values: pd.Series, chars: int = EXAMPLE_CHARS) -> list:
+    """JSON-friendly values for the report, text cut to ``chars`` characters."""
     out = []
     for v in values.tolist():  # a handful of examples
         if v is None or (isinstance(v, float) and np.isnan(v)):
@@ -290,7 +290,7 @@ def _short(values: pd.Series) -> list:
             out.append(v)
         else:
             text = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-            out.append(text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + "…")
+            out.append(text if len(text) <= chars else text[:chars] + "…")
     return out
 
 
@@ -405,8 +405,8 @@ class ValidateStep(Step):
             frames.append(fixes(table.loc[where, ID], column, before[where], new[where], rule.reason,
                                 detail[where].to_numpy()))
             examples += [{"id": i, "column": column, "before": b, "after": a} for i, b, a in
-                         zip(table.loc[where, ID][: self.examples], _short(before[where][: self.examples]),
-                             _short(new[where][: self.examples]))]
+                         zip(table.loc[where, ID][: self.examples], short_values(before[where][: self.examples]),
+                             short_values(new[where][: self.examples]))]
             _set_values(table, where, column, new[where])
         still, again = self._run(rule, table, cctx, engine)
         still &= failed
@@ -476,7 +476,7 @@ class ValidateStep(Step):
         sel = failed[failed].index[: self.examples]
         values = table.loc[sel, rule.field] if rule.field is not None else pd.Series(None, index=sel)
         return [{"id": i, "value": v, "detail": d} for i, v, d in
-                zip(table.loc[sel, ID], _short(values), _short(detail[sel]))]
+                zip(table.loc[sel, ID], short_values(values), short_values(detail[sel]))]
 
     def _artifacts(self, table: pd.DataFrame, report: list[dict], dropped: pd.DataFrame, flagged: pd.DataFrame,
                    fixed: pd.DataFrame) -> dict:
