@@ -208,7 +208,11 @@ class LabelIssuesStep(Step):
         folds = max(folds, 2)
 
         fit = label_models.fit_sample(y, c.fit_rows, folds, ctx.seed)
-        features = self._features(sub, ctx, fit)
+        try:
+            features = self._features(sub, ctx, fit)
+        except label_models.NoFeaturesError:
+            return StepResult(artifacts={"skipped": f"no text to learn from: all {len(rows)} labelled texts are "
+                                                    "empty or whitespace"})
         probs, first_probs, models, suspects_first = self._probabilities(features, y, classes, folds, ctx.seed, sub,
                                                                          fit)
         cleanlab = _cleanlab()

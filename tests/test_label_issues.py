@@ -311,3 +311,26 @@ def test_a_model_no_better_than_guessing_flags_nothing():
     table = make_table(texts, list(rng.choice(["a", "b"], 120)))  # labels unrelated to the text
     _, ledger, art = run(table, LabelIssuesConfig(outliers=False))
     assert ledger.empty and art["warning"].startswith("no label issues flagged: the model's out-of-fold accuracy")
+
+
+def test_emoji_only_text_is_learnt_from_character_ngrams(tmp_path):
+    import curator
+    from conftest import write_config
+
+    rng = np.random.default_rng(0)
+    happy, sad = np.array(list("😀😃😄😁🙂😊🥳👍")), np.array(list("😢😭😞😔🙁😟😿👎"))
+    rows = [{"text": " ".join(rng.choice(happy if i % 2 else sad, 4)) + f" {'🎉' * (i // 2 + 1)}",
+             "label": "happy" if i % 2 else "sad"} for i in range(60)]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "d.jsonl"}, "steps": {"dedup_near": {"enabled": False}}})
+    result = curator.run(cfg, out=tmp_path / "out")
+    art = json.loads((result.out_dir / "report.json").read_text())["label_issues"]
+    assert "skipped" not in art and art["method"]["models"] == ["char_tfidf_logreg", "char_tfidf_naive_bayes"]
+    assert art["accuracy"] > 0.9
+
+
+def test_texts_with_nothing_to_learn_from_are_skipped_not_an_error():
+    table = make_table(["   "] * 30, ["x", "y"] * 15)
+    out, ledger, art = run(table)
+    assert ledger.empty and len(out) == 30
+    assert art["skipped"] == "no text to learn from: all 30 labelled texts are empty or whitespace"
