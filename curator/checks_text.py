@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .checks import FilePath, check, fixer, regex_problem
-from .text_arrays import (ANALYSE_CHARS, chunked_codepoints, filled_text, is_space, letter_tables, per_row_max,
-                          series, text_array)
+from .text_arrays import (ANALYSE_CHARS, chunked_codepoints, filled_text, is_cjk, is_space, letter_tables,
+                          per_row_max, series, text_array)
 from .errors import RuleError
 
 
@@ -168,15 +169,51 @@ def regex(values: pd.Series, pattern: str, must_match: bool = False, ignore_case
     return failed, n[failed].astype(str) + f" matches of {pattern!r} (max {max_matches})"
 
 
-def _word_pattern(words: list[str], file: str, case_sensitive: bool) -> str:
-    listed = list(words)
+#: What may stand next to a listed word: anything but a letter, mark, digit or underscore (RE2's \b
+#: knows only ASCII, so "café" never ended at one); Chinese, Japanese and Korean characters too, as
+#: these scripts write words without spaces ("这个app很好").
+_NOT_WORD = r"[^\p{L}\p{M}\p{N}_]|[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"
+_MASKED = "\x00\ue000"  # stands for a masked word between the two masking passes
+
+
+def _listed_words(words: list[str], file: str) -> list[str]:
+    listed = [w for w in words if w]
     if file:
         lines = Path(file).read_text(encoding="utf-8").splitlines()
         listed += [w.strip() for w in lines if w.strip() and not w.lstrip().startswith("#")]
     if not listed:
         raise RuleError("check 'word_list' needs `words` or a `file` with one word per line")
-    alternatives = "|".join(re.escape(w) for w in sorted(set(listed), key=lambda w: (-len(w), w)))
-    return ("" if case_sensitive else "(?i)") + r"\b(?:" + alternatives + r")\b"
+    return sorted(set(listed), key=lambda w: (-len(w), w))
+
+
+def _is_word_char(ch: str) -> bool:
+    return (ch == "_" or unicodedata.category(ch)[0] in "LMN") and not is_cjk(np.array([ord(ch)]))[0]
+
+
+def _word_pattern(words: list[str], file: str, case_sensitive: bool, capture: bool = True) -> tuple[str, str]:
+    """A pattern for the listed words and the template that masks a match as :data:`_MASKED`.
+
+    A word that starts (ends) with a letter, digit or underscore must have no such character before
+    (after) it; one that starts or ends with punctuation or a CJK character matches as it stands. RE2
+    has no lookaround, so the character beside a word is part of the match: a capture group puts it
+    back (``capture=False``: no unnamed groups, as Arrow's extract wants).
+    """
+    open_ = "(" if capture else "(?:"
+    by_edges: dict[tuple[bool, bool], list[str]] = {}
+    for w in _listed_words(words, file):  # the listed words, not the rows
+        by_edges.setdefault((_is_word_char(w[0]), _is_word_char(w[-1])), []).append(re.escape(w))
+    parts, before, after, group = [], "", "", 0
+    for (left, right), escaped in sorted(by_edges.items(), reverse=True):
+        part = "(?P<w%d>%s)" % (len(parts), "|".join(escaped))
+        if left:
+            group += 1
+            part, before = open_ + "^|" + _NOT_WORD + ")" + part, before + f"\\{group}"
+        group += 1  # the word's own group
+        if right:
+            group += 1
+            part, after = part + open_ + "$|" + _NOT_WORD + ")", after + f"\\{group}"
+        parts.append(part)
+    return ("" if case_sensitive else "(?i)") + "|".join(parts), before + _MASKED + after
 
 
 def _word_list_problem(params: dict) -> str | None:
@@ -190,9 +227,12 @@ def _word_list_problem(params: dict) -> str | None:
 def word_list(values: pd.Series, words: list[str] | None = None, file: str = "", case_sensitive: bool = False,
               replacement: str = "***"):
     """Text containing a listed word (a profanity or spam list you supply) fails."""
-    text = filled_text(values)
-    hits = pc.extract_regex(text, "(?P<word>" + _word_pattern(words or [], file, case_sensitive) + ")")
-    word = series(pc.struct_field(hits, [0]), values.index)
+    pattern, _ = _word_pattern(words or [], file, case_sensitive, capture=False)
+    hits = pc.extract_regex(filled_text(values), pattern)
+    word = None
+    for i in range(hits.type.num_fields):  # the one class of word that matched
+        found = series(pc.struct_field(hits, [i]), values.index)
+        word = found if word is None else word.where(word.ne(""), found)
     failed = word.notna()
     return failed, "contains listed word " + _quote(word[failed])
 
@@ -201,9 +241,11 @@ def word_list(values: pd.Series, words: list[str] | None = None, file: str = "",
 def _mask_words(values: pd.Series, words: list[str] | None = None, file: str = "", case_sensitive: bool = False,
                 replacement: str = "***"):
     """Replace each listed word by ``replacement``."""
-    pattern = _word_pattern(words or [], file, case_sensitive)
-    return series(pc.replace_substring_regex(filled_text(values), pattern, replacement.replace("\\", "\\\\")),
-                  values.index)
+    pattern, template = _word_pattern(words or [], file, case_sensitive)
+    text = pc.replace_substring(filled_text(values), _MASKED, "")
+    for _ in range(2):  # a match takes the character after it, which the next word may need before it
+        text = pc.replace_substring_regex(text, pattern, template)
+    return series(pc.replace_substring(text, _MASKED, replacement), values.index)
 
 
 def _quote(s: pd.Series) -> pd.Series:

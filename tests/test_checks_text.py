@@ -148,6 +148,19 @@ def test_a_comparison_is_not_markup(tmp_path):
     assert out["text"].tolist() == ["if a<b and c>d then return x", "x y"]
 
 
+def test_word_list_words_may_start_or_end_with_any_letter_or_symbol(tmp_path):
+    words = ["café", "世界", "$$$", "école", "ne", "app"]
+    texts = ["café au lait", "你好世界", "buy $$$ now", "ÉCOLE bad", "schöne dinge", "un cafébar", "这个app很好",
+             "apple pie"]
+    decided, _, ledger = outcome(tmp_path, texts, {"check": "word_list", "params": {"words": words}})
+    assert set(decided) == {"r0", "r1", "r2", "r3", "r6"}
+    assert ledger["detail"].tolist()[:4] == ["contains listed word 'café'", "contains listed word '世界'",
+                                             "contains listed word '$$$'", "contains listed word 'ÉCOLE'"]
+    fix = {"check": "word_list", "severity": "fix", "params": {"words": words + ["x"], "replacement": "[x]"}}
+    _, out, _ = outcome(tmp_path, ["Café café, café!", "你好世界 and 这个app很好", "x [x] x", "école\x00\ue000"], fix)
+    assert out["text"].tolist() == ["[x] [x], [x]!", "你好[x] and 这个[x]很好", "[x] [[x]] [x]", "[x]"]
+
+
 def test_details_say_what_failed(tmp_path):
     _, _, ledger = outcome(tmp_path, ["see <b>this</b>"], {"check": "html_residue"})
     assert ledger["detail"].iloc[0] == "markup '<b>'"
