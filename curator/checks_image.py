@@ -155,12 +155,13 @@ def decodable(values: pd.Series, ctx: CheckContext):
 
 
 def _sizes(values: pd.Series, table: pd.DataFrame, ctx: CheckContext) -> tuple[pd.Series, pd.Series]:
-    """Width and height: from ingest's columns when the table has them, else measured."""
+    """Width and height: from ingest's columns when the table has them, else measured; NaN where
+    unknown (a URL), which the size checks pass."""
     if IMAGE_WIDTH in table and IMAGE_HEIGHT in table:
-        return (pd.to_numeric(table[IMAGE_WIDTH], errors="coerce").fillna(0),
-                pd.to_numeric(table[IMAGE_HEIGHT], errors="coerce").fillna(0))
+        return (pd.to_numeric(table[IMAGE_WIDTH], errors="coerce").astype(float),
+                pd.to_numeric(table[IMAGE_HEIGHT], errors="coerce").astype(float))
     stats = image_stats(values, ctx)
-    return stats["width"].astype(float).fillna(0), stats["height"].astype(float).fillna(0)
+    return stats["width"].astype(float), stats["height"].astype(float)
 
 
 def _px(w: pd.Series, h: pd.Series) -> pd.Series:
@@ -169,9 +170,10 @@ def _px(w: pd.Series, h: pd.Series) -> pd.Series:
 
 @check("min_size", params={"width": int, "height": int})
 def min_size(values: pd.Series, table: pd.DataFrame, ctx: CheckContext, width: int = 1, height: int = 1):
-    """Images smaller than ``width`` x ``height`` pixels fail (sizes come from ingest's decode)."""
+    """Images smaller than ``width`` x ``height`` pixels fail (sizes come from ingest's decode; an
+    image of unknown size, a URL, passes)."""
     w, h = _sizes(values, table, ctx)
-    failed = (w < width) | (h < height)
+    failed = w.notna() & h.notna() & ((w < width) | (h < height))
     return failed, _px(w[failed], h[failed]) + f" (min {width}x{height})"
 
 

@@ -60,7 +60,8 @@ def decide(root, paths, rule, tmp_path, **columns):
 @pytest.mark.parametrize("rule, passing, failing", [
     ({"check": "decodable"}, ["good.png", "good.jpg", "https://example.com/a.png"],
      ["truncated.jpg", "corrupt.png", "empty.png", "missing.png"]),
-    ({"check": "min_size", "params": {"width": 16, "height": 16}}, ["good.png"], ["tiny.png"]),
+    ({"check": "min_size", "params": {"width": 16, "height": 16}}, ["good.png", "https://example.com/a.png"],
+     ["tiny.png"]),
     ({"check": "max_size", "params": {"width": 100}}, ["good.png"], ["wide.png"]),
     ({"check": "aspect_ratio", "params": {"min": 0.5, "max": 2.0}}, ["good.png"], ["wide.png"]),
     ({"check": "image_formats", "params": {"formats": ["png", "JPEG"]}}, ["good.png", "good.jpg"], ["good.bmp"]),
@@ -78,8 +79,9 @@ def test_image_check_passes_and_fails(images, tmp_path, rule, passing, failing):
 
 
 def test_sizes_come_from_ingest_columns_when_present(images, tmp_path):
-    got, _, ledger = decide(images, ["good.png", "tiny.png"], {"check": "min_size", "params": {"width": 16, "height": 16}},
-                            tmp_path, image_width=[64, 6], image_height=[64, 6])
+    got, _, ledger = decide(images, ["good.png", "tiny.png", "https://example.com/a.png"],
+                            {"check": "min_size", "params": {"width": 16, "height": 16}},
+                            tmp_path, image_width=[64, 6, None], image_height=[64, 6, None])
     assert got == {"tiny.png": ("dropped", "rule:min_size")} and ledger["detail"].iloc[0] == "6x6 px (min 16x16)"
 
 
