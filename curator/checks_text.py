@@ -393,13 +393,22 @@ def control_chars(values: pd.Series, joiners: bool = False):
     return failed, n[failed].astype(str) + " control or invisible characters"
 
 
+#: Control characters that separate (lines and pages, fields and records): replaced, not removed,
+#: so the words on either side stay apart.
+_LINE_BREAKS = "[\\x{0b}\\x{0c}\\x{85}]"
+_FIELD_SEPARATORS = "[\\x{1c}-\\x{1f}]"
+
+
 def _without_invisible(text: pa.Array, joiners: bool) -> pa.Array:
+    text = pc.replace_substring_regex(text, _LINE_BREAKS, "\n")
+    text = pc.replace_substring_regex(text, _FIELD_SEPARATORS, " ")
     return pc.replace_substring_regex(text, _invisible(joiners), "")
 
 
 @fixer("control_chars")
 def _remove_invisible(values: pd.Series, joiners: bool = False):
-    """Remove the control and invisible characters."""
+    """Remove the control and invisible characters; vertical tabs, form feeds and next-line
+    characters become newlines, and field and record separators spaces."""
     return series(_without_invisible(filled_text(values), joiners), values.index)
 
 

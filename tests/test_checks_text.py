@@ -103,6 +103,9 @@ FIXES = [
     ({"check": "html_residue"}, "fish &amp; chips &#169; &lt;3", "fish & chips © <3"),
     ({"check": "html_residue"}, "x <!-- hidden --> y", "x y"),
     ({"check": "control_chars"}, "\ufeffzero\u200bwidth\x00", "zerowidth"),
+    ({"check": "control_chars"}, "page\x0cbreak, vertical\x0btab, next\x85line",
+     "page\nbreak, vertical\ntab, next\nline"),
+    ({"check": "control_chars"}, "field\x1fand\x1erecord\x1dgroup\x1cfile", "field and record group file"),
     ({"check": "word_list", "params": {"words": ["darn"]}}, "Darn it, darn", "*** it, ***"),
     ({"check": "word_list", "params": {"words": ["darn"], "replacement": "[x]"}}, "darn", "[x]"),
 ]
