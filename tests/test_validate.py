@@ -269,6 +269,31 @@ def test_include_overrides_and_disables_single_rules(tmp_path):
     assert rules[1].where.startswith(str(tmp_path / "mine.yaml") + ":3: overrides.min_length")
 
 
+def test_a_rule_set_reached_twice_runs_its_rules_once(tmp_path):
+    (tmp_path / "base.yaml").write_text("rules:\n  - {check: not_empty, field: text}\n"
+                                        "  - {check: min_length, field: text, params: {chars: 3}}\n")
+    (tmp_path / "a.yaml").write_text("include: base.yaml\n"
+                                     "rules:\n  - {check: regex, field: text, params: {pattern: x}}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "b.yaml").write_text("include: sub/../base.yaml\n")
+    (tmp_path / "both.yaml").write_text("include: [a.yaml, b.yaml]\n")
+    assert [r.name for r in load_rules(tmp_path / "both.yaml")] == ["not_empty", "min_length", "regex"]
+    cfg = parse_config({"input": {"path": "x"}, "rules": [str(tmp_path / "a.yaml"), str(tmp_path / "base.yaml")]})
+    assert [r.name for r in ValidateStep.from_config(cfg).rules] == ["not_empty", "min_length", "regex"]
+
+
+def test_a_rule_set_reached_twice_and_changed_once_says_which_to_keep(tmp_path):
+    with pytest.raises(RuleError, match=r"rules: 'user-generated-text': rule 'min_length' \(.*text-classification.yaml"
+                                        r":\d+: rule \d \(min_length\)\) is already in an earlier rule set, changed "
+                                        r"differently .*; list only the one that changes it"):
+        ValidateStep.from_config(parse_config({"input": {"path": "x"},
+                                               "rules": ["text-classification", "user-generated-text"]}))
+    (tmp_path / "both.yaml").write_text("include: [user-generated-text, text-classification]\n")
+    with pytest.raises(RuleError, match=r"both.yaml:1: include 'text-classification': rule 'min_length' .* comes "
+                                        r"twice, changed differently .*; include only the one that changes it"):
+        load_rules(tmp_path / "both.yaml")
+
+
 def test_include_cycles_are_errors(tmp_path):
     (tmp_path / "a.yaml").write_text("include: b.yaml\n")
     (tmp_path / "b.yaml").write_text("include: a.yaml\n")
