@@ -13,8 +13,13 @@ import pandas as pd
 
 from . import __version__
 from .table import ID, IMAGE, LABEL, SOURCE, TEXT
+from .validate import short_values
 
 MISSING = "(missing)"
+#: Row text in the report's examples and duplicate groups is cut to this many characters (an image
+#: path is never cut: the longest path a system takes is 4096 bytes).
+CONTENT_CHARS = 1000
+PATH_CHARS = 4096
 
 
 class RowLookup:
@@ -28,10 +33,12 @@ class RowLookup:
         self.frame = pd.concat(parts, ignore_index=True).drop_duplicates(ID).set_index(ID)
 
     def rows(self, ids) -> list[dict]:
+        """The rows' content (shortened for the report), label and source."""
         found = self.frame.reindex(pd.Index(list(ids), dtype=object))
         found = found.astype(object).where(found.notna(), None)
+        content = short_values(found["content"], CONTENT_CHARS if self.text else PATH_CHARS)
         return [{"id": i, "content": c, "label": lab, "source": s}
-                for i, c, lab, s in zip(found.index, found["content"], found[LABEL], found[SOURCE])]
+                for i, c, lab, s in zip(found.index, content, found[LABEL], found[SOURCE])]
 
 
 def label_counts(labels: pd.Series) -> dict[str, int]:
@@ -67,10 +74,10 @@ def reason_examples(ledger: pd.DataFrame, lookup: RowLookup, n: int) -> list[dic
         rows = samples[(samples["step"] == step) & (samples["action"] == action) & (samples["reason"] == reason)]
         examples = []
         related = {r["id"]: r for r in lookup.rows(rows["related_id"].dropna())}
-        for row, info in zip(rows.itertuples(index=False), lookup.rows(rows["id"])):
-            detail = row.detail
+        shortened = zip(lookup.rows(rows["id"]), *(short_values(rows[c]) for c in ("detail", "old_value", "new_value")))
+        for row, (info, detail, before, after) in zip(rows.itertuples(index=False), shortened):
             if action == "fixed":
-                detail = f"{row.column}: {row.old_value!r} → {row.new_value!r}"
+                detail = f"{row.column}: {before!r} → {after!r}"
             rel = related.get(row.related_id) if isinstance(row.related_id, str) else None
             examples.append({**info, "detail": detail, "related_id": row.related_id if rel else None,
                              "related_content": rel["content"] if rel else None})

@@ -40,6 +40,27 @@ def _failure(message: str) -> tuple:
     return (False, message, "", 0, 1, False, 0, 0, np.nan, np.nan, np.nan, np.nan, np.nan)
 
 
+def _eight_bit(im):
+    """16-bit, 32-bit and float grey images as 8-bit grey: ``convert("RGB")`` clips their values,
+    so a normal 16-bit photo would read as white and a float one in 0..1 as black. 16-bit values are
+    divided by 257; float values in 0..1 are scaled by 255; other 32-bit and float images are
+    stretched from their minimum to their maximum."""
+    from PIL import Image
+
+    if im.mode.startswith("I;16"):
+        a = np.asarray(im, dtype=np.float32) / 257
+    elif im.mode in ("I", "F"):
+        a = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if im.mode == "F" and lo >= 0 and hi <= 1:
+            a = a * 255
+        else:
+            a = (a - lo) * (255 / (hi - lo)) if hi > lo else np.zeros_like(a)
+    else:
+        return im
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
+
+
 def measure(path: str) -> tuple:
     """Decode one image fully and measure it; a file that cannot be read gives ``ok=False``."""
     from PIL import Image, ImageOps
@@ -59,7 +80,7 @@ def measure(path: str) -> tuple:
                 width, height = im.size[::-1] if orientation in (5, 6, 7, 8) else im.size  # upright size
                 im.draft("RGB", (MEASURE_SIDE * 2, MEASURE_SIDE * 2))  # JPEG: reduced scale, whole stream read
                 im.load()  # a truncated or corrupt file fails here
-                upright = ImageOps.exif_transpose(im)
+                upright = _eight_bit(ImageOps.exif_transpose(im))
                 if im.mode == "P" and "transparency" in im.info:
                     upright = upright.convert("RGBA")
                 rgb = upright.convert("RGB")
@@ -134,12 +155,13 @@ def decodable(values: pd.Series, ctx: CheckContext):
 
 
 def _sizes(values: pd.Series, table: pd.DataFrame, ctx: CheckContext) -> tuple[pd.Series, pd.Series]:
-    """Width and height: from ingest's columns when the table has them, else measured."""
+    """Width and height: from ingest's columns when the table has them, else measured; NaN where
+    unknown (a URL), which the size checks pass."""
     if IMAGE_WIDTH in table and IMAGE_HEIGHT in table:
-        return (pd.to_numeric(table[IMAGE_WIDTH], errors="coerce").fillna(0),
-                pd.to_numeric(table[IMAGE_HEIGHT], errors="coerce").fillna(0))
+        return (pd.to_numeric(table[IMAGE_WIDTH], errors="coerce").astype(float),
+                pd.to_numeric(table[IMAGE_HEIGHT], errors="coerce").astype(float))
     stats = image_stats(values, ctx)
-    return stats["width"].astype(float).fillna(0), stats["height"].astype(float).fillna(0)
+    return stats["width"].astype(float), stats["height"].astype(float)
 
 
 def _px(w: pd.Series, h: pd.Series) -> pd.Series:
@@ -148,9 +170,10 @@ def _px(w: pd.Series, h: pd.Series) -> pd.Series:
 
 @check("min_size", params={"width": int, "height": int})
 def min_size(values: pd.Series, table: pd.DataFrame, ctx: CheckContext, width: int = 1, height: int = 1):
-    """Images smaller than ``width`` x ``height`` pixels fail (sizes come from ingest's decode)."""
+    """Images smaller than ``width`` x ``height`` pixels fail (sizes come from ingest's decode; an
+    image of unknown size, a URL, passes)."""
     w, h = _sizes(values, table, ctx)
-    failed = (w < width) | (h < height)
+    failed = w.notna() & h.notna() & ((w < width) | (h < height))
     return failed, _px(w[failed], h[failed]) + f" (min {width}x{height})"
 
 

@@ -23,9 +23,21 @@ PATTERNS = {
     "ip_address": (r"\b(?:" + _OCTET + r"\.){3}" + _OCTET + r"\b"
                    r"|\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b"
                    r"|\b(?:[0-9A-Fa-f]{1,4}:){1,6}:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*\b"),
-    "phone": (r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?\d{2,5}[ .-]?\d{3,5}"
-              r"|\d{2,5}[ .-]\d{3,6}(?:[ .-]\d{2,5})?|\d{9,12})\b"),
+    # Written as a phone number, never a bare run of digits (order numbers, timestamps, years):
+    "phone": (r"(?:\+\d{1,3}[ .-]?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]?\d{2,5}){1,4}"  # +44 20 7946 0958
+              r"|\(\d{2,5}\)[ .-]?\d{2,5}[ .-]?\d{3,5}"  # (555) 123-4567
+              r"|\b(?:1[ .-])?\d{3}[ .-]\d{3}[ .-]\d{4}"  # 555-123-4567, 555 123 4567
+              r"|\b0\d{1,4}(?:[ .-]\d{2,6}){1,4}"  # a trunk 0: 020 7946 0958, 03-1234-5678
+              r"|\b\d{9,12})\b"),  # a bare run: a phone only after a cue word (_PHONE_CUE)
 }
+#: The words that make a bare run of digits a phone number: "call 5550148812", "phone: 0791234567".
+_PHONE_CUE = (r"(?i)(?:\b(?:call|phone|telephone|tel|mobile|cell|cellphone|ring|text|sms|whatsapp|fax|reach)\b"
+              r"|電話)\D{0,15}$")
+#: What may not come right before and after a match: a longer run of digits for cards and phones;
+#: for an IP address a longer dotted number ("1.2.3.4.5") or a version cue ("version 1.2.3.4", "v1.2.3.4").
+_NOT_BEFORE = {"credit_card": r"\d[ .-]?$", "phone": r"\d[ .-]?$",
+               "ip_address": r"[0-9]\.$|(?i:\bv(?:er|ersion)?\.?\s*)$"}
+_NOT_AFTER = {"credit_card": r"^[ .-]?\d", "phone": r"^[ .-]?\d", "ip_address": r"^\.[0-9]"}
 MASKS = {kind: f"[{kind.upper()}]" for kind in KINDS}
 _MARK = "\x1f\ue000"  # wraps each candidate match; rows that already hold it have it removed first
 
@@ -89,10 +101,14 @@ def _mask_kind(text: pa.Array, kind: str) -> tuple[pa.Array, np.ndarray]:
     if is_match.any():
         match_idx = np.flatnonzero(is_match)
         ok = _validate(kind, flat.take(pa.array(match_idx)))
-        if kind in ("credit_card", "phone"):  # part of a longer run of digits: neither
-            before = pc.match_substring_regex(flat.take(pa.array(match_idx - 1)), r"\d[ .-]?$")
-            after = pc.match_substring_regex(flat.take(pa.array(match_idx + 1)), r"^[ .-]?\d")
+        if kind in _NOT_BEFORE:
+            before = pc.match_substring_regex(flat.take(pa.array(match_idx - 1)), _NOT_BEFORE[kind])
+            after = pc.match_substring_regex(flat.take(pa.array(match_idx + 1)), _NOT_AFTER[kind])
             ok &= ~(before.to_numpy(zero_copy_only=False) | after.to_numpy(zero_copy_only=False))
+        if kind == "phone":
+            bare = pc.match_substring_regex(flat.take(pa.array(match_idx)), r"^\d+$").to_numpy(zero_copy_only=False)
+            cued = pc.match_substring_regex(flat.take(pa.array(match_idx - 1)), _PHONE_CUE)
+            ok &= ~bare | cued.to_numpy(zero_copy_only=False)
         valid[match_idx] = ok
     hit = np.zeros(n, bool)
     hit[rows[np.unique(parent[valid])]] = True
@@ -119,7 +135,12 @@ def _kinds_problem(params: dict) -> str | None:
 @check("pii", params={"kinds": list[str]}, validate=_kinds_problem)
 def pii(values: pd.Series, kinds: list[str] | None = None):
     """Text holding an e-mail address, phone number, credit-card number (Luhn-valid) or IP
-    address fails; ``kinds`` picks which (default: all)."""
+    address fails; ``kinds`` picks which (default: all).
+
+    A phone number is written as one: a + and country code, an area code in brackets, 3-3-4 digit
+    groups or a leading 0 and groups; a bare run of digits is one only after a word such as "call",
+    "phone" or "mobile" (not "order 123456789"). A dotted quad after
+    "version" or "v" is a version, not an IP address."""
     _, found = scan(values, kinds or list(KINDS))
     failed = np.zeros(len(values), bool)
     detail = pd.Series("", index=values.index, dtype=object)

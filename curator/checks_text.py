@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .checks import FilePath, check, fixer, regex_problem
-from .text_arrays import (ANALYSE_CHARS, chunked_codepoints, filled_text, is_space, letter_tables, per_row_max,
-                          series, text_array)
+from .text_arrays import (ANALYSE_CHARS, chunked_codepoints, filled_text, is_cjk, is_space, letter_tables,
+                          per_row_max, series, text_array)
 from .errors import RuleError
 
 
@@ -39,9 +40,20 @@ def not_empty(values: pd.Series):
     return series(pc.equal(pc.utf8_length(_trimmed(values)), 0), values.index), "empty or missing"
 
 
+#: Chinese and Japanese characters (Han, kana): each counts as a word, as these scripts write no spaces.
+#: Korean separates words with spaces, so Hangul is counted like any other script.
+_IDEOGRAPH = "[\\x{3040}-\\x{30ff}\\x{3400}-\\x{4dbf}\\x{4e00}-\\x{9fff}\\x{f900}-\\x{faff}\\x{20000}-\\x{3134f}]"
+_CJK_PUNCT = "[\\x{3000}-\\x{303f}\\x{ff01}-\\x{ff0f}\\x{ff1a}-\\x{ff20}]"
+
+
 def _n_words(text: pa.Array, n_chars: pd.Series) -> pd.Series:
+    """Whitespace-separated words, each Chinese or Japanese character counting as one (CJK
+    punctuation is a separator, not a word)."""
+    rest = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, _IDEOGRAPH + "|" + _CJK_PUNCT, " "))
     # Splitting "" gives [""]: an empty text has no words.
-    return series(pc.list_value_length(pc.utf8_split_whitespace(text)), n_chars.index).where(n_chars > 0, 0)
+    spaced = series(pc.list_value_length(pc.utf8_split_whitespace(rest)), n_chars.index)
+    spaced = spaced.where(series(pc.utf8_length(rest), n_chars.index) > 0, 0)
+    return (series(pc.count_substring_regex(text, _IDEOGRAPH), n_chars.index) + spaced).where(n_chars > 0, 0)
 
 
 @check("min_length", params={"chars": int, "words": int})
@@ -157,15 +169,51 @@ def regex(values: pd.Series, pattern: str, must_match: bool = False, ignore_case
     return failed, n[failed].astype(str) + f" matches of {pattern!r} (max {max_matches})"
 
 
-def _word_pattern(words: list[str], file: str, case_sensitive: bool) -> str:
-    listed = list(words)
+#: What may stand next to a listed word: anything but a letter, mark, digit or underscore (RE2's \b
+#: knows only ASCII, so "café" never ended at one); Chinese, Japanese and Korean characters too, as
+#: these scripts write words without spaces ("这个app很好").
+_NOT_WORD = r"[^\p{L}\p{M}\p{N}_]|[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]"
+_MASKED = "\x00\ue000"  # stands for a masked word between the two masking passes
+
+
+def _listed_words(words: list[str], file: str) -> list[str]:
+    listed = [w for w in words if w]
     if file:
         lines = Path(file).read_text(encoding="utf-8").splitlines()
         listed += [w.strip() for w in lines if w.strip() and not w.lstrip().startswith("#")]
     if not listed:
         raise RuleError("check 'word_list' needs `words` or a `file` with one word per line")
-    alternatives = "|".join(re.escape(w) for w in sorted(set(listed), key=lambda w: (-len(w), w)))
-    return ("" if case_sensitive else "(?i)") + r"\b(?:" + alternatives + r")\b"
+    return sorted(set(listed), key=lambda w: (-len(w), w))
+
+
+def _is_word_char(ch: str) -> bool:
+    return (ch == "_" or unicodedata.category(ch)[0] in "LMN") and not is_cjk(np.array([ord(ch)]))[0]
+
+
+def _word_pattern(words: list[str], file: str, case_sensitive: bool, capture: bool = True) -> tuple[str, str]:
+    """A pattern for the listed words and the template that masks a match as :data:`_MASKED`.
+
+    A word that starts (ends) with a letter, digit or underscore must have no such character before
+    (after) it; one that starts or ends with punctuation or a CJK character matches as it stands. RE2
+    has no lookaround, so the character beside a word is part of the match: a capture group puts it
+    back (``capture=False``: no unnamed groups, as Arrow's extract wants).
+    """
+    open_ = "(" if capture else "(?:"
+    by_edges: dict[tuple[bool, bool], list[str]] = {}
+    for w in _listed_words(words, file):  # the listed words, not the rows
+        by_edges.setdefault((_is_word_char(w[0]), _is_word_char(w[-1])), []).append(re.escape(w))
+    parts, before, after, group = [], "", "", 0
+    for (left, right), escaped in sorted(by_edges.items(), reverse=True):
+        part = "(?P<w%d>%s)" % (len(parts), "|".join(escaped))
+        if left:
+            group += 1
+            part, before = open_ + "^|" + _NOT_WORD + ")" + part, before + f"\\{group}"
+        group += 1  # the word's own group
+        if right:
+            group += 1
+            part, after = part + open_ + "$|" + _NOT_WORD + ")", after + f"\\{group}"
+        parts.append(part)
+    return ("" if case_sensitive else "(?i)") + "|".join(parts), before + _MASKED + after
 
 
 def _word_list_problem(params: dict) -> str | None:
@@ -179,9 +227,12 @@ def _word_list_problem(params: dict) -> str | None:
 def word_list(values: pd.Series, words: list[str] | None = None, file: str = "", case_sensitive: bool = False,
               replacement: str = "***"):
     """Text containing a listed word (a profanity or spam list you supply) fails."""
-    text = filled_text(values)
-    hits = pc.extract_regex(text, "(?P<word>" + _word_pattern(words or [], file, case_sensitive) + ")")
-    word = series(pc.struct_field(hits, [0]), values.index)
+    pattern, _ = _word_pattern(words or [], file, case_sensitive, capture=False)
+    hits = pc.extract_regex(filled_text(values), pattern)
+    word = None
+    for i in range(hits.type.num_fields):  # the one class of word that matched
+        found = series(pc.struct_field(hits, [i]), values.index)
+        word = found if word is None else word.where(word.ne(""), found)
     failed = word.notna()
     return failed, "contains listed word " + _quote(word[failed])
 
@@ -190,9 +241,11 @@ def word_list(values: pd.Series, words: list[str] | None = None, file: str = "",
 def _mask_words(values: pd.Series, words: list[str] | None = None, file: str = "", case_sensitive: bool = False,
                 replacement: str = "***"):
     """Replace each listed word by ``replacement``."""
-    pattern = _word_pattern(words or [], file, case_sensitive)
-    return series(pc.replace_substring_regex(filled_text(values), pattern, replacement.replace("\\", "\\\\")),
-                  values.index)
+    pattern, template = _word_pattern(words or [], file, case_sensitive)
+    text = pc.replace_substring(filled_text(values), _MASKED, "")
+    for _ in range(2):  # a match takes the character after it, which the next word may need before it
+        text = pc.replace_substring_regex(text, pattern, template)
+    return series(pc.replace_substring(text, _MASKED, replacement), values.index)
 
 
 def _quote(s: pd.Series) -> pd.Series:
@@ -258,31 +311,68 @@ _TAGS = ("a|abbr|address|area|article|aside|audio|b|base|bdi|bdo|big|blockquote|
          "main|mark|meta|nav|noscript|object|ol|optgroup|option|p|param|pre|q|s|samp|script|section|select|"
          "small|source|span|strike|strong|style|sub|summary|sup|svg|table|tbody|td|textarea|tfoot|th|thead|"
          "title|tr|tt|u|ul|var|video|wbr")
-_TAG = r"</?(?:" + _TAGS + r")(?:\s[^<>]*)?/?>"
+_NAME = r"(?:" + _TAGS + r")"
+#: A tag with no attributes or with valued ones ("<b>", "</p >", "<br/>", "<a href='x'>"): surely markup.
+_TAG = r"</?" + _NAME + r"(?:\s*/?|\s[^<>]*=[^<>]*)>"
+#: A tag whose attributes are bare words ("<input disabled>"); after a letter or digit it reads as a
+#: comparison ("if a<b and c>d"), so it only counts where no word character comes before the "<".
+_BARE_TAG = r"</?" + _NAME + r"\s[^<>=]*>"
+_NOT_AFTER_WORD = r"(?P<pre>^|[^\p{L}\p{N}_])"
 _ENTITY = r"&(?:[a-zA-Z][a-zA-Z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});"
-_HTML = r"(?i)" + _TAG + "|<!--|" + _ENTITY
+_HTML = r"(?i)(?P<m>" + _TAG + "|<!--|" + _ENTITY + ")|" + _NOT_AFTER_WORD + "(?P<bare>" + _BARE_TAG + ")"
+#: An escaped ampersand followed by more of them ("&amp;amp;lt;"): unescaped in one go, whatever the depth.
+_AMP_CHAIN = r"(?i)&(?:amp;|#0*38;|#x0*26;)+"
+_TAGS_RUN = r"(?:(?:" + _TAG + "|" + _BARE_TAG + r")[ \t]*)"
+_STRIP_TAGS = (r"(?i)" + _NOT_AFTER_WORD + r"[ \t]*" + _TAGS_RUN + "+|[ \t]*" + _TAG + r"[ \t]*" + _TAGS_RUN + "*")
+#: Rounds of the html_residue fix; markup still appearing after them is nested on purpose.
+HTML_ROUNDS = 3
 
 
 @check("html_residue")
 def html_residue(values: pd.Series):
     """Text with HTML tags, comments or character entities left over from scraping fails."""
-    hit = series(pc.struct_field(pc.extract_regex(filled_text(values), "(?P<m>" + _HTML + ")"), [0]), values.index)
+    hits = pc.extract_regex(filled_text(values), _HTML)
+    tag = series(pc.struct_field(hits, [0]), values.index)
+    hit = tag.where(tag.ne(""), series(pc.struct_field(hits, [2]), values.index))
     failed = hit.notna()
     return failed, "markup " + _quote(hit[failed].str.slice(0, 40))
 
 
-@fixer("html_residue")
-def _strip_html(values: pd.Series):
-    """Strip tags, comments, scripts and styles; unescape entities ("&amp;" -> "&")."""
-    text = filled_text(values)
+def _html_round(text: pa.Array) -> pa.Array:
+    """Unescape entities, then strip scripts, styles, comments and tags, then drop invisible characters."""
+    text = pc.replace_substring_regex(text, _AMP_CHAIN, "&")
+    rows = np.flatnonzero(pc.match_substring_regex(text, _ENTITY).to_numpy(zero_copy_only=False))
+    if len(rows):  # html.unescape takes one string: only the rows that have an entity
+        values = text.to_numpy(zero_copy_only=False).copy()
+        values[rows] = [html.unescape(v) for v in values[rows]]
+        text = pa.array(values, pa.large_string())
     text = pc.replace_substring_regex(text, r"(?is)<(script|style)\b[^>]*>.*?</(script|style)\s*>", " ")
     text = pc.replace_substring_regex(text, r"(?s)<!--.*?(-->|$)", " ")
-    text = pc.replace_substring_regex(text, r"[ \t]*(?i:" + _TAG + r")[ \t]*", " ")
-    text = pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"  +", " ")
-    out = series(text, values.index)
-    has_entity = series(pc.match_substring_regex(text, _ENTITY), values.index)
-    out[has_entity] = out[has_entity].map(html.unescape)  # only rows that have an entity left
-    return out
+    text = pc.replace_substring_regex(text, _STRIP_TAGS, r"\1 ")
+    return _tidy(_without_invisible(text, joiners=False))
+
+
+def _tidy(text: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(pc.utf8_trim_whitespace(text), r"  +", " ")
+
+
+@fixer("html_residue")
+def _strip_html(values: pd.Series):
+    """Unescape entities ("&amp;" -> "&"), then strip tags, comments, scripts and styles, and the
+    invisible characters entities may spell; repeated while that uncovers more markup (escaped
+    markup such as "&lt;b&gt;" is stripped too). The result is stable: fixing it again changes
+    nothing. Text still changing after :data:`HTML_ROUNDS` rounds loses its "<", ">" and "&"."""
+    text = filled_text(values)
+    for _ in range(HTML_ROUNDS):
+        fixed = _html_round(text)
+        changed = pc.not_equal(fixed, text)
+        text = fixed
+        if not pc.any(changed).as_py():
+            break
+    else:
+        text = pc.if_else(changed, _tidy(_without_invisible(pc.replace_substring_regex(text, "[<>&]", ""),
+                                                              joiners=False)), text)
+    return series(text, values.index)
 
 
 _INVISIBLE = ("[\\x{00}-\\x{08}\\x{0b}\\x{0c}\\x{0e}-\\x{1f}\\x{7f}-\\x{9f}\\x{ad}\\x{200b}\\x{200e}\\x{200f}"
@@ -303,10 +393,23 @@ def control_chars(values: pd.Series, joiners: bool = False):
     return failed, n[failed].astype(str) + " control or invisible characters"
 
 
+#: Control characters that separate (lines and pages, fields and records): replaced, not removed,
+#: so the words on either side stay apart.
+_LINE_BREAKS = "[\\x{0b}\\x{0c}\\x{85}]"
+_FIELD_SEPARATORS = "[\\x{1c}-\\x{1f}]"
+
+
+def _without_invisible(text: pa.Array, joiners: bool) -> pa.Array:
+    text = pc.replace_substring_regex(text, _LINE_BREAKS, "\n")
+    text = pc.replace_substring_regex(text, _FIELD_SEPARATORS, " ")
+    return pc.replace_substring_regex(text, _invisible(joiners), "")
+
+
 @fixer("control_chars")
 def _remove_invisible(values: pd.Series, joiners: bool = False):
-    """Remove the control and invisible characters."""
-    return series(pc.replace_substring_regex(filled_text(values), _invisible(joiners), ""), values.index)
+    """Remove the control and invisible characters; vertical tabs, form feeds and next-line
+    characters become newlines, and field and record separators spaces."""
+    return series(_without_invisible(filled_text(values), joiners), values.index)
 
 
 # -- repetition and shouting ---------------------------------------------------------------------------

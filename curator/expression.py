@@ -9,7 +9,8 @@ accepted; anything else is an error that says what is allowed::
     num(rating) >= 1 and num(rating) <= 5
 
 - names are columns; literals are numbers, strings, True/False/None and lists of them;
-- ``and or not``, comparisons (``== != < <= > >= in``, ``not in``), ``+ - * / %``;
+- ``and or not``, comparisons (``== != < <= > >= in``, ``not in``), ``+ - * / %`` (``+`` also joins
+  text; the others take numbers only);
 - the functions in :data:`FUNCTIONS`, and ``column.isna()`` / ``column.notna()``.
 
 Evaluation is vectorised: each node becomes a pandas Series (Arrow kernels for the string
@@ -29,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .checks import regex_problem
 from .errors import RuleError
 from .text_arrays import text_array
 from .table import isin
@@ -92,6 +94,7 @@ _ARROW_COMPARE = {ast.Eq: pc.equal, ast.NotEq: pc.not_equal, ast.Lt: pc.less, as
                   ast.Gt: pc.greater, ast.GtE: pc.greater_equal}
 _ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
           ast.Mod: operator.mod}
+_OP_NAMES = {ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%", ast.USub: "unary -", ast.UAdd: "unary +"}
 _ALLOWED = "column names, literals, and/or/not, comparisons, + - * / %, " \
            f"the functions {', '.join(sorted(FUNCTIONS))} and column.isna()/.notna()"
 
@@ -108,9 +111,14 @@ class Expression:
         if missing:
             raise ExpressionError(f"expression {self.source!r}: unknown column {missing[0]!r}; "
                                   f"columns are: {', '.join(map(str, table.columns))}")
-        with np.errstate(all="ignore"):
-            value = _Eval(table).visit(self.tree.body)
-        return _truth(value, table.index)
+        try:
+            with np.errstate(all="ignore"):
+                return _truth(_Eval(table).visit(self.tree.body), table.index)
+        except ExpressionError as err:
+            raise ExpressionError(f"expression {self.source!r}: {err}") from None
+        except (ArithmeticError, TypeError, ValueError, RecursionError, pa.ArrowException) as err:
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ExpressionError(f"expression {self.source!r}: cannot be evaluated: {message}") from None
 
 
 def parse(source: str) -> Expression:
@@ -154,8 +162,25 @@ def _check_node(node: ast.AST, source: str, names: set[str]) -> None:
     elif isinstance(node, ast.Attribute):
         raise ExpressionError(f"expression {source!r}: attribute {node.attr!r} is not allowed; "
                               "only column.isna() and column.notna() calls")
+    elif isinstance(node, ast.List | ast.Tuple):
+        for elt in node.elts:
+            if not _is_literal(elt):
+                raise ExpressionError(f"expression {source!r}: list items are literals (numbers, strings, "
+                                      f"True/False/None), got {ast.unparse(elt)!r}")
+    elif isinstance(node, ast.BinOp | ast.UnaryOp) and not isinstance(node.op, ast.Add | ast.Not):
+        for operand in (node.left, node.right) if isinstance(node, ast.BinOp) else (node.operand,):
+            if isinstance(operand, ast.List | ast.Tuple) or (isinstance(operand, ast.Constant)
+                                                             and isinstance(operand.value, str)):
+                raise ExpressionError(f"expression {source!r}: {_OP_NAMES[type(node.op)]} takes numbers, "
+                                      f"not text or lists, got {ast.unparse(operand)[:40]!r}")
     elif isinstance(node, ast.Call):
         _check_call(node, source)
+
+
+def _is_literal(node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return isinstance(node.operand, ast.Constant) and _is_numberlike(node.operand.value)
+    return isinstance(node, ast.Constant)
 
 
 def _check_call(node: ast.Call, source: str) -> None:
@@ -178,6 +203,9 @@ def _check_call(node: ast.Call, source: str) -> None:
     if len(node.args) != want:
         raise ExpressionError(f"expression {source!r}: {func.id}() takes {want} argument{'s' * (want > 1)}, "
                               f"got {len(node.args)}")
+    pattern = node.args[1] if func.id == "matches" else None
+    if isinstance(pattern, ast.Constant) and isinstance(pattern.value, str) and regex_problem(pattern.value):
+        raise ExpressionError(f"expression {source!r}: matches(): {regex_problem(pattern.value)}")
     # Rename so a column called like a function never shadows it, and vice versa.
     node.func = ast.Name(id=f"__fn_{func.id}", ctx=ast.Load())
 
@@ -242,7 +270,11 @@ class _Eval:
         if isinstance(node.op, ast.Add) and (isinstance(left, str) or isinstance(right, str)):
             return op(left.astype(str) if isinstance(left, pd.Series) else left,
                       right.astype(str) if isinstance(right, pd.Series) else right)
-        return op(_num(self.index, left), _num(self.index, right))
+        left, right = _num(self.index, left), _num(self.index, right)
+        for side in (left, right):  # "ab" * 10**9 would build the string; text and lists are not numbers
+            if isinstance(side, str | list):
+                raise ExpressionError(f"{_OP_NAMES.get(type(node.op), '+')} takes numbers, got {repr(side)[:40]}")
+        return op(left, right)
 
     def visit_Compare(self, node: ast.Compare):
         left = self.visit(node.left)

@@ -43,6 +43,8 @@ SUGGESTIONS = "label_issues"  # the run directory's label_issues.parquet
 LABELS_KEY = "curator.labels"  # parquet metadata: the label order of its `probabilities` lists
 MIN_OUTLIER_SCALE = 0.05  # cosine distance
 EXAMPLE_CHARS = 200
+#: A predictions file covering fewer than this share of the labelled rows gets a warning in the report.
+COVERAGE_WARNING = 0.5
 
 
 class LabelIssuesConfig(BaseModel):
@@ -117,6 +119,10 @@ def load_predictions(path: Path, classes: list[str]) -> pd.DataFrame:
         missing = [c for c in cols if c not in table.column_names]
         if missing:
             raise InputError(f"{path}: no probability column {missing[0]!r}; expected one prob_<label> per label")
+        bad = [c for c in cols if not _numeric(table.schema.field(c).type)]
+        if bad:
+            raise InputError(f"{path}: {bad[0]!r} is {table.schema.field(bad[0]).type}; expected probabilities "
+                             "(numbers)")
         probs = table.select(cols).to_pandas().to_numpy(dtype=np.float64)
     elif "probabilities" in table.column_names or "probs" in table.column_names:
         col = "probabilities" if "probabilities" in table.column_names else "probs"
@@ -133,6 +139,13 @@ def load_predictions(path: Path, classes: list[str]) -> pd.DataFrame:
     sums = probs.sum(axis=1, keepdims=True)
     probs = np.divide(probs, sums, out=np.full_like(probs, 1 / len(classes)), where=sums > 0)
     return pd.DataFrame(probs, index=pd.Index(ids.astype(str), name="id"), columns=classes)
+
+
+def _numeric(kind) -> bool:
+    import pyarrow as pa
+
+    return any(test(kind) for test in (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal,
+                                       pa.types.is_null))
 
 
 def _probability_lists(column, order: list[str], where: str, ids: pd.Series) -> np.ndarray:
@@ -208,9 +221,13 @@ class LabelIssuesStep(Step):
         folds = max(folds, 2)
 
         fit = label_models.fit_sample(y, c.fit_rows, folds, ctx.seed)
-        features = self._features(sub, ctx, fit)
-        probs, first_probs, models, suspects_first = self._probabilities(features, y, classes, folds, ctx.seed, sub,
-                                                                         fit)
+        try:
+            features = self._features(sub, ctx, fit)
+        except label_models.NoFeaturesError:
+            return StepResult(artifacts={"skipped": f"no text to learn from: all {len(rows)} labelled texts are "
+                                                    "empty or whitespace"})
+        probs, first_probs, models, suspects_first, coverage = self._probabilities(features, y, classes, folds,
+                                                                                   ctx.seed, sub, fit)
         cleanlab = _cleanlab()
         issue = cleanlab.filter.find_label_issues(labels=y, pred_probs=probs, filter_by=c.filter_by)
         quality = cleanlab.rank.get_label_quality_scores(labels=y, pred_probs=probs)
@@ -241,11 +258,14 @@ class LabelIssuesStep(Step):
         result.artifacts["method"]["fit_rows"] = int(len(rows) if fit is None else len(fit))
         result.artifacts["majority_rate"] = round(majority, 4)
         result.artifacts["accuracy"] = round(accuracy, 4)
+        warnings = [coverage] if coverage else []
         if weak:
-            result.artifacts["warning"] = (
+            warnings.append(
                 f"no label issues flagged: the model's out-of-fold accuracy ({accuracy:.3f}) is not "
                 f"{c.min_accuracy_gain:g} above always guessing the largest class ({majority:.3f}); "
                 "configure steps.label_issues.embedding_model or give the trainer's predictions")
+        if warnings:
+            result.artifacts["warning"] = "; ".join(warnings)
         return result
 
     # -- pieces ---------------------------------------------------------------------------------------------
@@ -258,19 +278,29 @@ class LabelIssuesStep(Step):
         return label_models.text_features(texts, embedding_model=c.embedding_model, seed=ctx.seed, device=c.device,
                                           fit=fit)
 
-    def _probabilities(self, features, y, classes, folds, seed, sub, fit) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-        """Final probabilities, the first round's, the models used, and how many rows the first round
-        suspected. (Only the first round's are strictly out-of-fold: which rows a later round leaves out
-        of training depends on every fold's labels; the bench measures the gain against true labels.)"""
+    def _probabilities(self, features, y, classes, folds, seed, sub,
+                       fit) -> tuple[np.ndarray, np.ndarray, list[str], int, str | None]:
+        """Final probabilities, the first round's, the models used, how many rows the first round
+        suspected, and a warning when the predictions file covers under half the rows. (Only the first
+        round's are strictly out-of-fold: which rows a later round leaves out of training depends on
+        every fold's labels; the bench measures the gain against true labels.)"""
         c = self.config
-        given = None
+        given, warning = None, None
         if self.predictions is not None and c.model != "cheap":
             # A `probs` list is in the trainer's label order: the run's labels, or the sorted label names.
             order = list(self.labels) if self.labels else sorted(sub[LABEL].dropna().astype(str).unique())
             pred = load_predictions(self.predictions, order).reindex(columns=classes)
             given = pred.reindex(sub[ID].astype(str).to_numpy()).to_numpy(dtype=np.float64)
+            covered = int((~np.isnan(given).any(axis=1)).sum())
+            if covered == 0 and c.model == "predictions":
+                raise InputError(f"{self.predictions}: no prediction matches a row: 0 of the file's {len(pred)} ids "
+                                 f"are among the {len(sub)} labelled rows' ids (the file's first id is "
+                                 f"{str(pred.index[0]) if len(pred) else None!r}, a row's {str(sub[ID].iloc[0])!r})")
+            if covered < COVERAGE_WARNING * len(sub):
+                warning = (f"the predictions file {self.predictions} covers {covered} of {len(sub)} labelled rows "
+                           f"(matched by id); the cheap models scored the other {len(sub) - covered}")
         if c.model == "predictions" and given is not None and not np.isnan(given).any():
-            return _renormalise(given), _renormalise(given), ["predictions"], 0
+            return _renormalise(given), _renormalise(given), ["predictions"], 0, None
         probs, per_model = label_models.out_of_fold(features, y, len(classes), folds=folds, seed=seed, fit=fit)
         first_probs = probs.copy()
         suspects_first = 0
@@ -282,12 +312,12 @@ class LabelIssuesStep(Step):
                 probs, per_model = label_models.out_of_fold(features, y, len(classes), folds=folds, seed=seed,
                                                             exclude=first, fit=fit)
         models = list(per_model)
-        if given is not None:
-            covered = ~np.isnan(given).any(axis=1)
+        covered = ~np.isnan(given).any(axis=1) if given is not None else np.zeros(len(y), bool)
+        if covered.any():
             probs[covered] = _renormalise(given[covered])
             first_probs[covered] = probs[covered]
             models.append("predictions")
-        return probs, first_probs, models, suspects_first
+        return probs, first_probs, models, suspects_first, warning
 
     def _twins(self, nb_idx: np.ndarray, nb_dist: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per row, a near-identical neighbour (cosine >= duplicate_similarity) with another label, or -1."""

@@ -1,7 +1,8 @@
 """The cheap models behind label-issue detection: features, and out-of-fold predicted probabilities.
 
-- Text: TF-IDF (word 1-2 grams) with logistic regression and multinomial naive Bayes, averaged; plus
-  logistic regression on sentence embeddings when an embedding model is configured.
+- Text: TF-IDF (word 1-2 grams; character 1-3 grams when no text has a word, such as emoji-only
+  text) with logistic regression and multinomial naive Bayes, averaged; plus logistic regression on
+  sentence embeddings when an embedding model is configured.
 - Images: logistic regression on small pixel and colour-histogram features; plus logistic regression on
   an image model's embeddings when one is configured.
 
@@ -35,6 +36,10 @@ def _sklearn():
     return threadpool_limits
 
 
+class NoFeaturesError(ValueError):
+    """No text has anything to learn from (every one is empty or whitespace)."""
+
+
 @dataclass
 class Features:
     """The inputs the cheap models learn from. ``dense`` is L2-normalised, for neighbour search."""
@@ -57,21 +62,24 @@ def text_features(texts: Sequence[str], *, embedding_model: str | None = None, s
 
     texts = ["" if t is None else str(t) for t in texts]
     min_df = 2 if len(texts) >= 200 else 1
-    tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True, max_features=300_000,
-                            dtype=np.float32)
-    try:
-        if fit is None:
-            X = tfidf.fit_transform(texts)
-        else:
-            tfidf.fit([texts[i] for i in fit])
-            X = _transform_in_chunks(tfidf, texts)
-    except ValueError:  # no words at all (every text empty or stop words)
-        X = None
+    prefix, X = "tfidf", None
+    for analyzer, ngrams in (("word", (1, 2)), ("char_wb", (1, 3))):
+        tfidf = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=min_df, sublinear_tf=True,
+                                max_features=300_000, dtype=np.float32)
+        try:
+            if fit is None:
+                X = tfidf.fit_transform(texts)
+            else:
+                tfidf.fit([texts[i] for i in fit])
+                X = _transform_in_chunks(tfidf, texts)
+            break
+        except ValueError:  # no words at all (emoji, symbols, single letters): character n-grams
+            prefix, X = "char_tfidf", None
     models: list = []
     dense = None
     if X is not None and X.shape[1] > 0:
-        models += [("tfidf_logreg", X, lambda: LogisticRegression(C=4.0, max_iter=1000)),
-                   ("tfidf_naive_bayes", X, lambda: MultinomialNB(alpha=0.3))]
+        models += [(f"{prefix}_logreg", X, lambda: LogisticRegression(C=4.0, max_iter=1000)),
+                   (f"{prefix}_naive_bayes", X, lambda: MultinomialNB(alpha=0.3))]
         dims = min(svd_dims, X.shape[1] - 1, X.shape[0] - 1)
         if dims >= 2:
             # errstate: on texts with no spread sklearn's explained-variance ratio (unused) divides 0 by 0.
@@ -83,7 +91,7 @@ def text_features(texts: Sequence[str], *, embedding_model: str | None = None, s
         models.append(("embedding_logreg", emb, lambda: LogisticRegression(C=2.0, max_iter=1000)))
         dense = emb
     if not models:
-        raise ValueError("no features: every text is empty")
+        raise NoFeaturesError("every text is empty")
     if dense is None:
         dense = np.zeros((len(texts), 1), np.float32)
     return Features(models, _normalise(dense))

@@ -25,6 +25,7 @@ from curator import charts
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = "report.html"
 CLIP_CHARS = 1200  # longest row text shown in full; the rest is cut with an ellipsis
+TOP_LABELS = 50  # per-label charts and tables show the largest labels; the others are summed in one row
 _THUMBNAIL = re.compile(r"data:image/(?:png|jpeg);base64,[A-Za-z0-9+/]+={0,2}")
 
 __all__ = ["render_html", "clean_thumbnails"]
@@ -245,8 +246,10 @@ def _validation(validation: Any) -> dict[str, Any] | None:
                        "after": _get(e).get("after")} for e in _list(rule.get("fix_examples"))],
         })
     checks = {str(k): _int(v) for k, v in _get(validation, "label_checks").items()}
-    per_class = _rows(validation.get("per_class"), ("label", "rows", "dropped", "flagged", "fixed"))
-    return {"rules": rules, "label_checks": checks, "per_class": per_class}
+    keys = ("label", "rows", "dropped", "flagged", "fixed")
+    per_class, note = _top(_rows(validation.get("per_class"), keys), "rows",
+                           lambda rest: {k: sum(_int(r[k]) for r in rest) for k in keys[1:]})
+    return {"rules": rules, "label_checks": checks, "per_class": per_class, "per_class_note": note}
 
 
 def _rows(rows: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -297,25 +300,46 @@ def _labels(labels: Mapping[str, Any], splits: Mapping[str, int]) -> dict[str, A
         str(s): {str(k): _int(v) for k, v in _get(counts).items()}
         for s, counts in _get(labels, "after").items()
     }
-    names = [str(n) for n in _list(labels.get("names"))]
+    names = list(dict.fromkeys([str(n) for n in _list(labels.get("names"))]))
+    seen = set(names)
     for counts in (before, *after.values()):
-        names += [n for n in counts if n not in names]
+        names += [n for n in counts if n not in seen]
+        seen.update(counts)
     if not names:
         return None
     columns = list(after) or [s for s in splits]
-    series = {"before": [before.get(n, 0) for n in names]}
-    series.update({s: [after.get(s, {}).get(n, 0) for n in names] for s in columns})
     rows = [
         {"name": n, "before": before.get(n, 0), "after": [after.get(s, {}).get(n, 0) for s in columns]}
         for n in names
     ]
+    rows, note = _top(rows, "before", lambda rest: {
+        "before": sum(r["before"] for r in rest),
+        "after": [sum(r["after"][i] for r in rest) for i in range(len(columns))]})
+    shown = [r["name"] for r in rows]
+    series = {"before": [r["before"] for r in rows]}
+    series.update({s: [r["after"][i] for r in rows] for i, s in enumerate(columns)})
     return {
         "columns": columns,
         "rows": rows,
+        "note": note,
         "total_before": sum(before.values()),
         "total_after": [sum(after.get(s, {}).values()) for s in columns],
-        "chart": charts.grouped_bars(names, series, "Rows per label: before curation and in each split"),
+        "chart": charts.grouped_bars(shown, series, "Rows per label: before curation and in each split"),
     }
+
+
+def _top(rows: list[dict], key: str, summed: Any) -> tuple[list[dict], str | None]:
+    """The :data:`TOP_LABELS` rows with the largest ``key`` (largest first) and one more row, marked
+    ``other``, that ``summed(rest)`` fills for all the others; and a note saying so. Fewer rows are
+    returned as they are."""
+    if len(rows) <= TOP_LABELS + 1:
+        return rows, None
+    order = sorted(range(len(rows)), key=lambda i: -_int(rows[i].get(key)))  # stable: ties keep their order
+    top, rest = [rows[i] for i in order[:TOP_LABELS]], [rows[i] for i in order[TOP_LABELS:]]
+    other = {k: None for k in rows[0]} | {"name": f"{len(rest):,} other labels", "label": None, "other": True}
+    note = (f"The {TOP_LABELS} largest of {len(rows):,} labels are shown one by one; the other "
+            f"{len(rest):,} are summed in the last row.")
+    return [*top, other | summed(rest)], note
 
 
 def _lengths(lengths: Any, splits: Mapping[str, int]) -> dict[str, Any] | None:

@@ -92,10 +92,17 @@ class Rule:
     params: dict[str, Any]
     severity: str
     where: str  # "rules/text.yaml:12: rule 2 (min_length)", for messages
+    origin: str = ""  # where the rule is defined, by real path (an override keeps its rule's origin)
 
     @property
     def reason(self) -> str:
         return f"rule:{self.name}"
+
+    def same_as(self, other: "Rule | None") -> bool:
+        """The same rule, reached again (through another include or another path to its file)."""
+        return other is not None and (self.origin, self.name, self.check.name, self.field, self.params,
+                                      self.severity) == (other.origin, other.name, other.check.name, other.field,
+                                                         other.params, other.severity)
 
 
 def resolve_rule_path(name: str, base_dir: Path) -> Path:
@@ -195,8 +202,15 @@ def load_rules(path: Path, _stack: tuple[Path, ...] = ()) -> list[Rule]:
                 raise  # it names its own file and rule
             raise RuleError(f"{where}: {err}") from None
         for rule in included:
-            if rule.name in rules:
-                raise RuleError(f"{where}: rule {rule.name!r} is defined twice ({rules[rule.name].where} and "
+            have = rules.get(rule.name)
+            if rule.same_as(have):  # the same rule set reached twice (two included sets include it)
+                continue
+            if have is not None and have.origin == rule.origin:
+                raise RuleError(f"{where}: rule {rule.name!r} ({rule.origin}) comes twice, changed differently "
+                                f"({have.where} and {rule.where}): one included rule set already includes "
+                                "the other; include only the one that changes it")
+            if have is not None:
+                raise RuleError(f"{where}: rule {rule.name!r} is defined twice ({have.where} and "
                                 f"{rule.where}); name one of them differently")
             rules[rule.name] = rule
 
@@ -212,7 +226,7 @@ def load_rules(path: Path, _stack: tuple[Path, ...] = ()) -> list[Rule]:
         base = rules[name]
         params = {**base.params, **(override.params or {})}
         rules[name] = _make_rule(base.check.name, override.field or base.field, params,
-                                 override.severity or base.severity, name, where, path.parent)
+                                 override.severity or base.severity, name, where, path.parent, base.origin)
 
     for i, r in enumerate(parsed.rules):
         name = r.name or r.check
@@ -223,7 +237,8 @@ def load_rules(path: Path, _stack: tuple[Path, ...] = ()) -> list[Rule]:
             raise RuleError(f"{where}: another rule is already named {name!r} ({rules[name].where}); give "
                             "this one a different `name:`, or change the included one under `overrides:`")
         chk = checks.get_check(r.check, f"{path}{lines.rule(i)}: rule {i + 1}")
-        rules[name] = _make_rule(chk.name, r.field, dict(r.params), r.severity, name, where, path.parent)
+        rules[name] = _make_rule(chk.name, r.field, dict(r.params), r.severity, name, where, path.parent,
+                                 f"{real}{lines.rule(i)}: rule {i + 1} ({name})")
     return list(rules.values())
 
 
@@ -233,7 +248,7 @@ def _is_code(name: str) -> bool:
 
 
 def _make_rule(check_name: str, field: str | None, params: dict, severity: str, name: str, where: str,
-               base_dir: Path) -> Rule:
+               base_dir: Path, origin: str | None = None) -> Rule:
     chk = checks.get_check(check_name, where)
     if chk.needs_field and not field:
         raise RuleError(f"{where}: check {chk.name!r} needs a `field:` (the column it checks)")
@@ -244,7 +259,23 @@ def _make_rule(check_name: str, field: str | None, params: dict, severity: str, 
                         f"checks that can fix: {', '.join(checks.fixable())}")
     checks.validate_params(chk, params, where)
     params = checks.resolve_paths(chk, params, base_dir, where)
-    return Rule(name, chk, field, params, severity, where)
+    return Rule(name, chk, field, params, severity, where, origin or where)
+
+
+def combine_rule_sets(sets: list[tuple[str, list[Rule]]]) -> list[Rule]:
+    """The rules of the config's rule sets, in order; a rule two of them include is run once."""
+    out: list[Rule] = []
+    for set_name, rules in sets:
+        for rule in rules:
+            twin = next((r for r in out if r.origin == rule.origin), None)  # a few dozen rules
+            if rule.same_as(twin):
+                continue
+            if twin is not None:
+                raise RuleError(f"rules: {set_name!r}: rule {rule.name!r} ({rule.origin}) is already in an earlier "
+                                f"rule set, changed differently ({twin.where} and {rule.where}): one rule set "
+                                "includes the other; list only the one that changes it")
+            out.append(rule)
+    return out
 
 
 # -- applying ---------------------------------------------------------------------------------------
@@ -280,8 +311,8 @@ def _set_values(table: pd.DataFrame, index: pd.Index, column: str, values: pd.Se
         table.loc[index, column] = values.to_numpy(dtype=object)
 
 
-def _short(values: pd.Series) -> list:
-    """JSON-friendly, shortened values for the report."""
+def short_values(values: pd.Series, chars: int = EXAMPLE_CHARS) -> list:
+    """JSON-friendly values for the report, text cut to ``chars`` characters."""
     out = []
     for v in values.tolist():  # a handful of examples
         if v is None or (isinstance(v, float) and np.isnan(v)):
@@ -290,7 +321,7 @@ def _short(values: pd.Series) -> list:
             out.append(v)
         else:
             text = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-            out.append(text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + "…")
+            out.append(text if len(text) <= chars else text[:chars] + "…")
     return out
 
 
@@ -327,7 +358,7 @@ class ValidateStep(Step):
 
     @classmethod
     def from_config(cls, cfg) -> "ValidateStep":
-        rules = [r for name in cfg.rules for r in load_rules(resolve_rule_path(name, cfg.base_dir))]
+        rules = combine_rule_sets([(name, load_rules(resolve_rule_path(name, cfg.base_dir))) for name in cfg.rules])
         vcfg = cfg.steps.validate_
         return cls(rules, cfg.labels, vcfg.require_label, vcfg.unknown_label, cfg.output.report.examples_per_reason)
 
@@ -405,8 +436,8 @@ class ValidateStep(Step):
             frames.append(fixes(table.loc[where, ID], column, before[where], new[where], rule.reason,
                                 detail[where].to_numpy()))
             examples += [{"id": i, "column": column, "before": b, "after": a} for i, b, a in
-                         zip(table.loc[where, ID][: self.examples], _short(before[where][: self.examples]),
-                             _short(new[where][: self.examples]))]
+                         zip(table.loc[where, ID][: self.examples], short_values(before[where][: self.examples]),
+                             short_values(new[where][: self.examples]))]
             _set_values(table, where, column, new[where])
         still, again = self._run(rule, table, cctx, engine)
         still &= failed
@@ -476,7 +507,7 @@ class ValidateStep(Step):
         sel = failed[failed].index[: self.examples]
         values = table.loc[sel, rule.field] if rule.field is not None else pd.Series(None, index=sel)
         return [{"id": i, "value": v, "detail": d} for i, v, d in
-                zip(table.loc[sel, ID], _short(values), _short(detail[sel]))]
+                zip(table.loc[sel, ID], short_values(values), short_values(detail[sel]))]
 
     def _artifacts(self, table: pd.DataFrame, report: list[dict], dropped: pd.DataFrame, flagged: pd.DataFrame,
                    fixed: pd.DataFrame) -> dict:

@@ -60,7 +60,8 @@ def decide(root, paths, rule, tmp_path, **columns):
 @pytest.mark.parametrize("rule, passing, failing", [
     ({"check": "decodable"}, ["good.png", "good.jpg", "https://example.com/a.png"],
      ["truncated.jpg", "corrupt.png", "empty.png", "missing.png"]),
-    ({"check": "min_size", "params": {"width": 16, "height": 16}}, ["good.png"], ["tiny.png"]),
+    ({"check": "min_size", "params": {"width": 16, "height": 16}}, ["good.png", "https://example.com/a.png"],
+     ["tiny.png"]),
     ({"check": "max_size", "params": {"width": 100}}, ["good.png"], ["wide.png"]),
     ({"check": "aspect_ratio", "params": {"min": 0.5, "max": 2.0}}, ["good.png"], ["wide.png"]),
     ({"check": "image_formats", "params": {"formats": ["png", "JPEG"]}}, ["good.png", "good.jpg"], ["good.bmp"]),
@@ -78,9 +79,26 @@ def test_image_check_passes_and_fails(images, tmp_path, rule, passing, failing):
 
 
 def test_sizes_come_from_ingest_columns_when_present(images, tmp_path):
-    got, _, ledger = decide(images, ["good.png", "tiny.png"], {"check": "min_size", "params": {"width": 16, "height": 16}},
-                            tmp_path, image_width=[64, 6], image_height=[64, 6])
+    got, _, ledger = decide(images, ["good.png", "tiny.png", "https://example.com/a.png"],
+                            {"check": "min_size", "params": {"width": 16, "height": 16}},
+                            tmp_path, image_width=[64, 6, None], image_height=[64, 6, None])
     assert got == {"tiny.png": ("dropped", "rule:min_size")} and ledger["detail"].iloc[0] == "6x6 px (min 16x16)"
+
+
+def test_16_bit_and_float_images_are_measured_on_their_own_range(tmp_path):
+    ramp = np.linspace(0, 65535, 64 * 96).reshape(64, 96)
+    Image.fromarray(ramp.astype(np.uint16)).save(tmp_path / "ramp16.png")
+    noise = np.random.default_rng(0).random((64, 96))
+    Image.fromarray(noise.astype(np.float32)).save(tmp_path / "float.tif")
+    Image.fromarray((noise * 70000).astype(np.int32)).save(tmp_path / "int32.tif")
+    paths = ["ramp16.png", "float.tif", "int32.tif"]
+    with Image.open(tmp_path / "ramp16.png") as im16, Image.open(tmp_path / "float.tif") as imf:
+        assert (im16.mode, imf.mode) == ("I;16", "F")
+    stats = image_stats(pd.Series(paths), CheckContext(root=tmp_path))
+    assert stats["mean"].between(110, 145).all() and (stats["entropy"] > 7).all()
+    for rule in ({"check": "low_information"}, {"check": "brightness"}):
+        got, _, _ = decide(tmp_path, paths, {**rule, "severity": "error"}, tmp_path)
+        assert got == {}
 
 
 def test_details_carry_the_measurements(images, tmp_path):

@@ -17,7 +17,12 @@ from test_validate import run_rules
     ("My number is +1 555 014 9921.", "phone"),
     ("Ring the London office on +44 20 7946 0958.", "phone"),
     ("My mobile is 07700 900461.", "phone"),
+    ("You can call 555 014 8812 after six.", "phone"),
     ("You can call 5550148812 after six.", "phone"),
+    ("Phone: 0791234567", "phone"),
+    ("Call 555-123-4567 or 1-800-555-0199.", "phone"),
+    ("The Tokyo office: 03-1234-5678.", "phone"),
+    ("The router is at 192.168.1.10 again.", "ip_address"),
     ("The card number is 4111 1111 1111 1111 if you need it.", "credit_card"),
     ("I paid with card 5500-0000-0000-0004.", "credit_card"),
     ("The site blocked my IP address 203.0.113.42.", "ip_address"),
@@ -37,6 +42,10 @@ def test_pii_is_found_by_kind(text, kinds):
     "Version 1.2.3 and an @mention, price 1 000 USD.",
     "The meeting is at 12:30:45 in room 5.",
     "",
+    # Numbers that are not phone numbers or IP addresses:
+    "Order 123456789 arrived late", "posted at 1700000000 (unix time)", "population 1234567890",
+    "seasons 2019 2020 2021 were great", "Invoice 2023-000123-45", "SKU 00012345678", "Call me about order 5550148812",
+    "昨日123456789円払った", "room 12 345 678", "version 1.2.3.4 released", "see v1.2.3.4", "OID 1.2.3.4.5",
 ])
 def test_look_alikes_are_not_pii(text):
     failed, _ = pii(pd.Series([text]))

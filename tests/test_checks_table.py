@@ -138,10 +138,28 @@ def test_expression_language(expr, expected):
     ("", "expected a non-empty expression"),
     ("-" * 1900 + "1", "nested too deeply|not valid"),
     ("a" * 3000, "the limit is 2000"),
+    ('matches(text, "(a")', r"matches\(\): bad pattern '\(a'"),
+    ('"ab" * 2000000000 == "x"', r"\* takes numbers, not text or lists, got \"'ab'\""),
+    ("[1, 2] * 900000000 == [1]", r"\* takes numbers, not text or lists, got '\[1, 2\]'"),
+    ('-"abc" > 0', "unary - takes numbers, not text or lists"),
+    ("[text] < [text]", "list items are literals .* got 'text'"),
 ])
 def test_unsafe_or_invalid_expressions_are_refused(expr, message):
     with pytest.raises(RuleError, match=message):
         expression.parse(expr)
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("1 / 0 > 0", "cannot be evaluated: division by zero"),
+    ("num(n) % 0 == 0 or 1 % 0 == 0", "cannot be evaluated: integer modulo by zero"),
+    ('abs("x") == 1', "cannot be evaluated: bad operand type for abs"),
+    ('("a" + "b") * 1000000000 == "x"', "\\* takes numbers, got 'ab'"),
+    ("text + [1] == 1", "\\+ takes numbers, got \\[1\\]"),
+])
+def test_expression_errors_at_run_time_name_the_rule(tmp_path, expr, message):
+    table = make_table(["a", None], n=["1", "x"])
+    with pytest.raises(RuleError, match="rule 1 \\(expression\\): expression '.*': " + message):
+        run_rules(table, [{"check": "expression", "params": {"expr": expr}}], tmp_path)
 
 
 def test_unsafe_expression_in_a_rule_file_names_the_rule(tmp_path):

@@ -3,7 +3,10 @@ its before and after in the ledger."""
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from curator.checks import REGISTRY
 from curator.checks_text import char_runs, word_repetition
 from curator.text_arrays import codepoints
 
@@ -83,6 +86,15 @@ def test_language_passes_short_and_cjk_is_long_enough(tmp_path):
     assert decided == {"r1": ("dropped", "rule:language")}
 
 
+def test_chinese_and_japanese_characters_count_as_words(tmp_path):
+    texts = ["今天天气很好", "注文した商品がまだ届いていません。", "字", "你好，", "hello 世界", "안녕하세요 세계"]
+    decided, _, ledger = outcome(tmp_path, texts, {"check": "min_length", "params": {"chars": 1, "words": 2}})
+    assert decided == {"r2": ("dropped", "rule:min_length")}
+    assert ledger["detail"].iloc[0] == "1 chars, 1 words (min 1 chars, 2 words)"
+    decided, _, _ = outcome(tmp_path, texts, {"check": "max_length", "params": {"words": 3}})
+    assert decided == {"r0": ("dropped", "rule:max_length"), "r1": ("dropped", "rule:max_length")}
+
+
 FIXES = [
     ({"check": "mojibake"}, "The piÃ±ata canâ€™t open", "The piñata can’t open"),
     ({"check": "html_residue"}, "<p>my order</p> never came", "my order never came"),
@@ -91,6 +103,9 @@ FIXES = [
     ({"check": "html_residue"}, "fish &amp; chips &#169; &lt;3", "fish & chips © <3"),
     ({"check": "html_residue"}, "x <!-- hidden --> y", "x y"),
     ({"check": "control_chars"}, "\ufeffzero\u200bwidth\x00", "zerowidth"),
+    ({"check": "control_chars"}, "page\x0cbreak, vertical\x0btab, next\x85line",
+     "page\nbreak, vertical\ntab, next\nline"),
+    ({"check": "control_chars"}, "field\x1fand\x1erecord\x1dgroup\x1cfile", "field and record group file"),
     ({"check": "word_list", "params": {"words": ["darn"]}}, "Darn it, darn", "*** it, ***"),
     ({"check": "word_list", "params": {"words": ["darn"], "replacement": "[x]"}}, "darn", "[x]"),
 ]
@@ -103,6 +118,50 @@ def test_fix_shows_before_and_after_in_the_ledger(tmp_path, rule, before, after)
     fix = ledger.iloc[0]
     assert (fix["column"], fix["old_value"], fix["new_value"]) == ("text", before, after)
     assert out["text"].tolist() == ["clean text", after]
+
+
+HTML_PIECES = ["<b>", "</b>", "<p class='x'>", "<br/>", "<input disabled>", "<script>", "</script>", "<!--", "-->",
+               "&lt;", "&gt;", "&amp;", "&#x202e;", "&#60;", "&nbsp;", "<", ">", "&", ";", "lt", "amp", "#", "b",
+               "p", "a", "if", " ", "\u200b", "\t", "é"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(HTML_PIECES), max_size=20).map("".join), min_size=1, max_size=8))
+def test_html_fix_is_stable(texts):
+    fix = REGISTRY["html_residue"].fix
+    once = fix(pd.Series(texts))
+    assert fix(once).tolist() == once.tolist()
+
+
+@pytest.mark.parametrize("before, after", [
+    ("<script>alert('x')</script> hello &lt;b&gt;bold&lt;/b&gt; world here", "hello bold world here"),
+    ("&amp;lt;p&amp;gt;double escaped", "double escaped"),
+    ("right&#x202e;to left", "rightto left"),
+    ("<td nowrap><td nowrap> cell", "cell"),
+])
+def test_html_fix_strips_the_markup_entities_spell(tmp_path, before, after):
+    decided, out, _ = outcome(tmp_path, [before], {"check": "html_residue", "severity": "fix"})
+    assert decided == {"r0": ("fixed", "rule:html_residue")} and out["text"].tolist() == [after]
+
+
+def test_a_comparison_is_not_markup(tmp_path):
+    decided, out, _ = outcome(tmp_path, ["if a<b and c>d then return x", "x <b and c> y"],
+                              {"check": "html_residue", "severity": "fix"})
+    assert decided == {"r1": ("fixed", "rule:html_residue")}
+    assert out["text"].tolist() == ["if a<b and c>d then return x", "x y"]
+
+
+def test_word_list_words_may_start_or_end_with_any_letter_or_symbol(tmp_path):
+    words = ["café", "世界", "$$$", "école", "ne", "app"]
+    texts = ["café au lait", "你好世界", "buy $$$ now", "ÉCOLE bad", "schöne dinge", "un cafébar", "这个app很好",
+             "apple pie"]
+    decided, _, ledger = outcome(tmp_path, texts, {"check": "word_list", "params": {"words": words}})
+    assert set(decided) == {"r0", "r1", "r2", "r3", "r6"}
+    assert ledger["detail"].tolist()[:4] == ["contains listed word 'café'", "contains listed word '世界'",
+                                             "contains listed word '$$$'", "contains listed word 'ÉCOLE'"]
+    fix = {"check": "word_list", "severity": "fix", "params": {"words": words + ["x"], "replacement": "[x]"}}
+    _, out, _ = outcome(tmp_path, ["Café café, café!", "你好世界 and 这个app很好", "x [x] x", "école\x00\ue000"], fix)
+    assert out["text"].tolist() == ["[x] [x], [x]!", "你好[x] and 这个[x]很好", "[x] [[x]] [x]", "[x]"]
 
 
 def test_details_say_what_failed(tmp_path):

@@ -236,11 +236,36 @@ def test_predictions_cover_some_rows_and_the_cheap_model_the_rest(tickets, tmp_p
     assert "t0" in set(ledger["id"])
 
 
+def test_predictions_that_match_no_row_are_not_used_and_say_so(tickets, tmp_path):
+    table, _ = tickets
+    path = _predictions(table.assign(id=table["id"].str.upper()), tmp_path / "p.parquet")
+    _, _, art = run(table, LabelIssuesConfig(outliers=False), labels=LABELS, predictions=path)
+    assert art["method"]["models"] == ["tfidf_logreg", "tfidf_naive_bayes"]
+    assert art["warning"].startswith(f"the predictions file {path} covers 0 of 300 labelled rows (matched by id)")
+    with pytest.raises(InputError, match=r"p.parquet: no prediction matches a row: 0 of the file's 300 ids are among "
+                                         r"the 300 labelled rows' ids \(the file's first id is 'T\d+', a row's 't\d+'\)"):
+        run(table, LabelIssuesConfig(model="predictions"), labels=LABELS, predictions=path)
+
+
+def test_predictions_covering_under_half_the_rows_are_used_with_a_warning(tickets, tmp_path):
+    table, _ = tickets
+    path = _predictions(table.iloc[:100], tmp_path / "p.parquet")
+    _, _, art = run(table, LabelIssuesConfig(model="predictions", outliers=False), labels=LABELS, predictions=path)
+    assert art["method"]["models"][-1] == "predictions"
+    assert "covers 100 of 300 labelled rows (matched by id); the cheap models scored the other 200" in art["warning"]
+    path = _predictions(table.iloc[:200], tmp_path / "p2.parquet")
+    _, _, art = run(table, LabelIssuesConfig(outliers=False), labels=LABELS, predictions=path)
+    assert "covers" not in art.get("warning", "")
+
+
 def test_bad_predictions_files_are_named_errors(tickets, tmp_path):
     table, _ = tickets
     pd.DataFrame({"id": table["id"], "prob_billing": 1.0}).to_parquet(tmp_path / "p.parquet")
     with pytest.raises(InputError, match="no probability column 'prob_shipping'"):
         run(table, labels=LABELS, predictions=tmp_path / "p.parquet")
+    pd.DataFrame({"id": table["id"], **{f"prob_{k}": "0.2" for k in LABELS}}).to_parquet(tmp_path / "s.parquet")
+    with pytest.raises(InputError, match=r"s.parquet: 'prob_billing' is (large_)?string; expected probabilities"):
+        run(table, labels=LABELS, predictions=tmp_path / "s.parquet")
     with pytest.raises(InputError, match="predictions file not found"):
         run(table, labels=LABELS, predictions=tmp_path / "nope.parquet")
     with pytest.raises(ConfigError, match="'predictions' needs steps.label_issues.predictions"):
@@ -311,3 +336,26 @@ def test_a_model_no_better_than_guessing_flags_nothing():
     table = make_table(texts, list(rng.choice(["a", "b"], 120)))  # labels unrelated to the text
     _, ledger, art = run(table, LabelIssuesConfig(outliers=False))
     assert ledger.empty and art["warning"].startswith("no label issues flagged: the model's out-of-fold accuracy")
+
+
+def test_emoji_only_text_is_learnt_from_character_ngrams(tmp_path):
+    import curator
+    from conftest import write_config
+
+    rng = np.random.default_rng(0)
+    happy, sad = np.array(list("😀😃😄😁🙂😊🥳👍")), np.array(list("😢😭😞😔🙁😟😿👎"))
+    rows = [{"text": " ".join(rng.choice(happy if i % 2 else sad, 4)) + f" {'🎉' * (i // 2 + 1)}",
+             "label": "happy" if i % 2 else "sad"} for i in range(60)]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = write_config(tmp_path / "c.yaml", {"input": {"path": "d.jsonl"}, "steps": {"dedup_near": {"enabled": False}}})
+    result = curator.run(cfg, out=tmp_path / "out")
+    art = json.loads((result.out_dir / "report.json").read_text())["label_issues"]
+    assert "skipped" not in art and art["method"]["models"] == ["char_tfidf_logreg", "char_tfidf_naive_bayes"]
+    assert art["accuracy"] > 0.9
+
+
+def test_texts_with_nothing_to_learn_from_are_skipped_not_an_error():
+    table = make_table(["   "] * 30, ["x", "y"] * 15)
+    out, ledger, art = run(table)
+    assert ledger.empty and len(out) == 30
+    assert art["skipped"] == "no text to learn from: all 30 labelled texts are empty or whitespace"

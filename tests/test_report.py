@@ -664,3 +664,42 @@ def test_flow_marks_dropped_part_with_its_count():
     assert len(dropped) == 1 and len([r for r in rects if r.get("class") == "seg added"]) == 1
     assert float(dropped[0]["width"]) == pytest.approx(float(kept[0]["width"]) / 9, rel=1e-3)
     assert "−100 dropped" in svg and "+50 added" in svg and "7 flagged" in svg and "950 out" in svg
+
+
+# ---- size: a huge row or many labels keep the report small --------------------------------------
+
+
+def test_a_huge_fixed_row_keeps_the_report_small(tmp_path):
+    import curator
+    from conftest import write_config
+
+    rows = [{"text": f"an ordinary ticket about topic {i} here", "label": "ab"[i % 2]} for i in range(40)]
+    rows.append({"text": "ctrl\u202e\u200b" + "A" * 2_000_000, "label": "a"})
+    rows.append({"text": "<b>bold</b> " + "B" * 2_000_000, "label": "b"})
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = write_config(tmp_path / "c.yaml", {
+        "input": {"path": "d.jsonl"}, "rules": ["text-classification"],
+        "steps": {"label_issues": {"enabled": False}, "dedup_near": {"enabled": False}}})
+    result = curator.run(cfg, out=tmp_path / "out")
+    fixed = result.read("ledger").query("action == 'fixed'")
+    assert {"rule:control_chars", "rule:html_residue"} <= set(fixed["reason"])
+    for name in ("report.html", "report.json"):
+        assert (result.out_dir / name).stat().st_size < 300_000, name
+    report = json.loads((result.out_dir / "report.json").read_text())
+    fix = next(r for r in report["reasons"] if r["reason"] == "rule:control_chars")["examples"][0]
+    assert fix["detail"].startswith("text: 'ctrl\\u202e\\u200bAAA") and fix["detail"].count("…") == 2
+    assert len(fix["content"]) == 1001 and fix["content"].endswith("…")
+
+
+def test_many_labels_show_the_largest_and_sum_the_rest():
+    data = text_report()
+    names = [f"label_{i:05d}" for i in range(10_000)]
+    data["labels"] = {"names": names, "before": {n: 2 + (i == 7) * 50 for i, n in enumerate(names)},
+                      "after": {"train": {n: 1 for n in names}, "val": {}, "test": {}}}
+    data["validation"] = {"rules": [], "per_class": [{"label": n, "rows": 2, "dropped": 1, "flagged": 0, "fixed": 0}
+                                                     for n in names]}
+    html = render_html(data)
+    assert len(html) < 300_000
+    assert "The 50 largest of 10,000 labels are shown one by one; the other 9,950 are summed" in html
+    assert "9,950 other labels" in html and "label_00007" in html and "label_09999" not in html
+    assert re.search(r"9,950 other labels</td>\s*<td class=\"n\">19,900</td>\s*<td class=\"n\">9,950</td>", html)

@@ -93,8 +93,7 @@ def test_user_generated_text_on_sample_tickets_masks_pii():
     fixed_mojibake = ledger.query("action == 'fixed' and reason == 'rule:mojibake'")
     assert {int(s.split(":")[1]) for s in table.set_index("id").loc[fixed_mojibake["id"], "source"]} == \
         set(planted["mojibake"])
-    # Non-Latin tickets are flagged by the language rule, or dropped first (CJK has no spaces, so
-    # min_length's word count drops it).
+    # Non-Latin tickets are flagged by the language rule, or dropped first by another rule.
     decided = ledger.query("(action == 'flagged' and reason == 'rule:language') or action == 'dropped'")
     assert {int(s.split(":")[1]) for s in table.set_index("id").loc[decided["id"], "source"]} >= \
         set(planted["non_latin"])
@@ -111,12 +110,12 @@ def test_warn_severity_flags_and_keeps(tmp_path):
 def test_fix_records_old_and_new_values_and_passes_the_new_table_on(tmp_path):
     table = make_table(["<b>bold</b> claim here", "plain text here", "&amp; more &lt;b&gt;"])
     out, ledger, art = run_rules(table, [{"check": "html_residue", "field": "text", "severity": "fix"},
-                                         {"check": "regex", "field": "text", "params": {"pattern": "<b>"}}], tmp_path)
+                                         {"check": "regex", "field": "text", "params": {"pattern": "&"}}], tmp_path)
     fixed = ledger[ledger.action == "fixed"].set_index("id")
     assert fixed.loc["r0", ["column", "old_value", "new_value", "reason"]].tolist() == \
         ["text", "<b>bold</b> claim here", "bold claim here", "rule:html_residue"]
-    assert fixed.loc["r2", "new_value"] == "& more <b>"  # unescaped, and now it reads as a tag
-    # The next rule saw the fixed text: only the row whose fix produced a tag is dropped.
+    assert fixed.loc["r2", "new_value"] == "& more"  # unescaped; the escaped tag is stripped too
+    # The next rule saw the fixed text: only the row whose fix produced an "&" is dropped.
     assert reasons(ledger) == {"r2": "rule:regex"}
     assert out["text"].tolist() == ["bold claim here", "plain text here"]
     entry = art["rules"][0]
@@ -268,6 +267,31 @@ def test_include_overrides_and_disables_single_rules(tmp_path):
     assert [(r.name, r.severity) for r in rules] == [("not_empty", "error"), ("min_length", "warn"), ("regex", "error")]
     assert rules[1].params == {"chars": 10, "words": 1}  # one param overridden, the other kept
     assert rules[1].where.startswith(str(tmp_path / "mine.yaml") + ":3: overrides.min_length")
+
+
+def test_a_rule_set_reached_twice_runs_its_rules_once(tmp_path):
+    (tmp_path / "base.yaml").write_text("rules:\n  - {check: not_empty, field: text}\n"
+                                        "  - {check: min_length, field: text, params: {chars: 3}}\n")
+    (tmp_path / "a.yaml").write_text("include: base.yaml\n"
+                                     "rules:\n  - {check: regex, field: text, params: {pattern: x}}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "b.yaml").write_text("include: sub/../base.yaml\n")
+    (tmp_path / "both.yaml").write_text("include: [a.yaml, b.yaml]\n")
+    assert [r.name for r in load_rules(tmp_path / "both.yaml")] == ["not_empty", "min_length", "regex"]
+    cfg = parse_config({"input": {"path": "x"}, "rules": [str(tmp_path / "a.yaml"), str(tmp_path / "base.yaml")]})
+    assert [r.name for r in ValidateStep.from_config(cfg).rules] == ["not_empty", "min_length", "regex"]
+
+
+def test_a_rule_set_reached_twice_and_changed_once_says_which_to_keep(tmp_path):
+    with pytest.raises(RuleError, match=r"rules: 'user-generated-text': rule 'min_length' \(.*text-classification.yaml"
+                                        r":\d+: rule \d \(min_length\)\) is already in an earlier rule set, changed "
+                                        r"differently .*; list only the one that changes it"):
+        ValidateStep.from_config(parse_config({"input": {"path": "x"},
+                                               "rules": ["text-classification", "user-generated-text"]}))
+    (tmp_path / "both.yaml").write_text("include: [user-generated-text, text-classification]\n")
+    with pytest.raises(RuleError, match=r"both.yaml:1: include 'text-classification': rule 'min_length' .* comes "
+                                        r"twice, changed differently .*; include only the one that changes it"):
+        load_rules(tmp_path / "both.yaml")
 
 
 def test_include_cycles_are_errors(tmp_path):
