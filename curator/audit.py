@@ -155,10 +155,12 @@ def thumbnail_uri(path: Path, size: int = 112) -> str | None:
     """A small JPEG data URI of an image, or None if it cannot be read."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    from .pixels import eight_bit
+
     try:
         with Image.open(path) as im:
             im.draft("RGB", (size * 2, size * 2))
-            im = ImageOps.exif_transpose(im).convert("RGB")
+            im = eight_bit(ImageOps.exif_transpose(im)).convert("RGB")
             im.thumbnail((size, size))
             buf = io.BytesIO()
             im.save(buf, format="JPEG", quality=80)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import CheckContext, check, fixer, series, text_array
+from .pixels import eight_bit
 from .table import IMAGE_FORMAT, IMAGE_HEIGHT, IMAGE_WIDTH
 
 POOL_FROM = 64
@@ -38,27 +39,6 @@ _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "La"}
 
 def _failure(message: str) -> tuple:
     return (False, message, "", 0, 1, False, 0, 0, np.nan, np.nan, np.nan, np.nan, np.nan)
-
-
-def _eight_bit(im):
-    """16-bit, 32-bit and float grey images as 8-bit grey: ``convert("RGB")`` clips their values,
-    so a normal 16-bit photo would read as white and a float one in 0..1 as black. 16-bit values are
-    divided by 257; float values in 0..1 are scaled by 255; other 32-bit and float images are
-    stretched from their minimum to their maximum."""
-    from PIL import Image
-
-    if im.mode.startswith("I;16"):
-        a = np.asarray(im, dtype=np.float32) / 257
-    elif im.mode in ("I", "F"):
-        a = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-        if im.mode == "F" and lo >= 0 and hi <= 1:
-            a = a * 255
-        else:
-            a = (a - lo) * (255 / (hi - lo)) if hi > lo else np.zeros_like(a)
-    else:
-        return im
-    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
 
 
 def measure(path: str) -> tuple:
@@ -80,7 +60,7 @@ def measure(path: str) -> tuple:
                 width, height = im.size[::-1] if orientation in (5, 6, 7, 8) else im.size  # upright size
                 im.draft("RGB", (MEASURE_SIDE * 2, MEASURE_SIDE * 2))  # JPEG: reduced scale, whole stream read
                 im.load()  # a truncated or corrupt file fails here
-                upright = _eight_bit(ImageOps.exif_transpose(im))
+                upright = eight_bit(ImageOps.exif_transpose(im))
                 if im.mode == "P" and "transparency" in im.info:
                     upright = upright.convert("RGBA")
                 rgb = upright.convert("RGB")

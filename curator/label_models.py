@@ -277,6 +277,8 @@ def image_embeddings(paths: Sequence[str], model: str, *, batch_size: int = 32,
     torch, transformers = _torch()
     from PIL import Image, ImageOps
 
+    from .pixels import eight_bit
+
     where = resolve_model(model)
     try:
         processor = transformers.AutoImageProcessor.from_pretrained(where)
@@ -292,7 +294,7 @@ def image_embeddings(paths: Sequence[str], model: str, *, batch_size: int = 32,
             for p in paths[start:start + batch_size]:  # per image by nature
                 try:
                     with Image.open(p) as im:
-                        images.append(ImageOps.exif_transpose(im).convert("RGB"))
+                        images.append(eight_bit(ImageOps.exif_transpose(im)).convert("RGB"))
                 except (OSError, ValueError):
                     images.append(Image.new("RGB", (32, 32)))
             inputs = processor(images=images, return_tensors="pt").to(dev)

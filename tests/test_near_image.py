@@ -195,6 +195,23 @@ def test_a_mirrored_render_in_opencv_doc_matches_by_the_mirrored_hash():
     assert found.how.tolist() in (["mirror~whole"], ["whole~mirror"])
 
 
+def test_a_16_bit_copy_of_a_photo_hashes_like_the_photo_and_its_thumbnail_is_not_white(tmp_path):
+    import base64
+    import io
+
+    from curator.audit import thumbnail_uri
+
+    grey = np.asarray(Image.open(photo("camera.png")).convert("L"), dtype=np.uint16)
+    Image.fromarray(grey.astype(np.uint8)).save(tmp_path / "eight.png")
+    Image.fromarray(grey * 257).save(tmp_path / "sixteen.png")  # the same picture, 16 bits a pixel
+    assert Image.open(tmp_path / "sixteen.png").mode.startswith("I")
+    result = find_near_duplicate_images([tmp_path / "eight.png", tmp_path / "sixteen.png"], "phash", max_distance=4)
+    assert result.pairs.left.tolist() == [0] and result.pairs.similarity[0] == 1.0
+    jpeg = base64.b64decode(thumbnail_uri(tmp_path / "sixteen.png").split(",", 1)[1])
+    thumb = np.asarray(Image.open(io.BytesIO(jpeg)).convert("L"))
+    assert 60 < thumb.mean() < 200 and thumb.std() > 30  # not a clipped, all-white square
+
+
 # --- quadrant pHashes: a caption or logo over part of a copy -------------------------------------------------
 
 

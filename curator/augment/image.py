@@ -151,12 +151,14 @@ class ImageAugmenter:
         """Augment one image; None, or (reason code, detail) when it cannot be read, transformed or written."""
         from PIL import Image, UnidentifiedImageError
 
+        from ..pixels import eight_bit
+
         path = inside(root, src)
         if path is None:
             return "image_unreadable", f"image path {src!r} leaves the dataset root"
         try:
             with Image.open(path) as im:
-                pixels = np.asarray(im.convert("RGB"))
+                pixels = np.asarray(eight_bit(im).convert("RGB"))
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as err:
             return "image_unreadable", f"cannot decode {src}: {type(err).__name__}: {err}".replace(str(path), src)
         compose.set_random_seed(int(seed) % (1 << 32))

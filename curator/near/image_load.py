@@ -20,6 +20,8 @@ from os import PathLike
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..pixels import eight_bit
+
 # What Pillow and its plug-ins raise on a bad file. Anything else is a bug and propagates.
 DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, KeyError,
                  Image.DecompressionBombError)
@@ -108,14 +110,14 @@ def _draft_size(views: dict[str, View]) -> tuple[int, int]:
 
 
 def prepare(im: Image.Image, views: dict[str, View], draft: bool = True) -> Image.Image:
-    """Draft-decode an opened image (JPEG: at a reduced scale no smaller than the views need), load it
-    and apply its EXIF orientation in place."""
+    """Draft-decode an opened image (JPEG: at a reduced scale no smaller than the views need), load it,
+    apply its EXIF orientation in place, and bring 16-bit and float pixels to 8 bits (:mod:`curator.pixels`)."""
     if draft:
         want_rgb = any(v.mode == "RGB" for v in views.values())
         im.draft("RGB" if want_rgb else "L", _draft_size(views))
     im.load()
     ImageOps.exif_transpose(im, in_place=True)
-    return im
+    return eight_bit(im)
 
 
 def make_views(im: Image.Image, views: dict[str, View]) -> dict[str, np.ndarray]:
