@@ -555,15 +555,21 @@ def test_reference_mode_pairs_index_the_reference(planted):
     assert result.labels[9] == result.labels[0]  # the reference items come after the 9 copies
 
 
-def test_combined_asks_the_model_only_about_pairs_between_the_sure_and_the_wide_distance(tmp_path, onnx_embedder):
+def cut_copies(tmp_path) -> list[Path]:
+    """Three photos, each followed by a copy cut by 15% at each edge (12-14 bits away by every variant)."""
     paths = []
-    for name in ["astronaut.png", "coffee.png", "rocket.jpg"]:  # 15% cut from each edge: 12-14 bits away
+    for name in ["astronaut.png", "coffee.png", "rocket.jpg"]:
         im = Image.open(photo(name)).convert("RGB")
         w, h = im.size
         cut = im.crop((w * 3 // 20, h * 3 // 20, w - w * 3 // 20, h - h * 3 // 20))
         for kind, img in {"orig": im, "cut": cut}.items():
             paths.append(tmp_path / f"{Path(name).stem}_{kind}.jpg")
             img.save(paths[-1], quality=90)
+    return paths
+
+
+def test_combined_asks_the_model_only_about_pairs_between_the_sure_and_the_wide_distance(tmp_path, onnx_embedder):
+    paths = cut_copies(tmp_path)
     hashed = find_near_duplicate_images(paths, "combined", max_distance=8, verify_distance=8)
     assert len(hashed.pairs) == 0 and hashed.stats["verified_files"] == 0
     result = find_near_duplicate_images(paths, "combined", max_distance=8, verify_distance=16,
@@ -590,14 +596,7 @@ def test_the_model_budget_takes_quadrant_pairs_first_then_the_closest():
 
 
 def test_combined_embeds_no_more_files_than_its_budget(tmp_path, onnx_embedder, monkeypatch):
-    paths = []
-    for name in ["astronaut.png", "coffee.png", "rocket.jpg"]:  # 15% cut from each edge: 12-14 bits away
-        im = Image.open(photo(name)).convert("RGB")
-        w, h = im.size
-        cut = im.crop((w * 3 // 20, h * 3 // 20, w - w * 3 // 20, h - h * 3 // 20))
-        for kind, img in {"orig": im, "cut": cut}.items():
-            paths.append(tmp_path / f"{Path(name).stem}_{kind}.jpg")
-            img.save(paths[-1], quality=90)
+    paths = cut_copies(tmp_path)
     monkeypatch.setattr(image_dedup, "VERIFY_FLOOR", 1)
     result = find_near_duplicate_images(paths, "combined", max_distance=8, verify_distance=16, verify_share=0.5,
                                         embedder=onnx_embedder)

@@ -228,16 +228,21 @@ def test_lora_trains_adapters_and_saves_a_plain_merged_model(tmp_path, text_run,
     assert result.training["params"]["trainable"] < result.training["params"]["total"] / 2
 
 
+def interrupt_at(step: int):
+    """A training callback that stops the run (as Ctrl-C does) when it logs training step ``step``."""
+    def interrupt(record: dict) -> None:
+        if record["event"] == "train" and record["step"] == step:
+            raise KeyboardInterrupt
+    return interrupt
+
+
 def test_resume_after_an_interruption_gives_the_same_weights_and_metrics(tmp_path, text_run, tiny_bert):
     options = dict(model=str(tiny_bert), max_steps=16, eval_every=8, save_every=4, log_every=1, grad_accum=2,
                    patience=0, curriculum="length", **FAST)
     whole = trainer.train(text_run, out=str(tmp_path / "whole"), **options)
 
-    def interrupt(record: dict) -> None:
-        if record["event"] == "train" and record["step"] == 10:
-            raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        trainer.train(text_run, out=str(tmp_path / "cut"), callbacks=[interrupt], **options)
+        trainer.train(text_run, out=str(tmp_path / "cut"), callbacks=[interrupt_at(10)], **options)
     assert (tmp_path / "cut" / "checkpoints" / "last.pt").exists()
     resumed = trainer.train(text_run, out=str(tmp_path / "cut"), resume=True, **options)
 
@@ -271,11 +276,8 @@ def test_resume_keeps_the_loss_curriculum_of_the_interrupted_run(tmp_path, text_
                    curriculum_fraction=1.0, **FAST)
     whole = trainer.train(text_run, out=str(tmp_path / "whole"), **options)
 
-    def interrupt(record: dict) -> None:
-        if record["event"] == "train" and record["step"] == 5:
-            raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        trainer.train(text_run, out=str(tmp_path / "cut"), callbacks=[interrupt], **options)
+        trainer.train(text_run, out=str(tmp_path / "cut"), callbacks=[interrupt_at(5)], **options)
     # scored again, the rows would come in another order (as bf16 kernels on a GPU can make them)
     real_scores = trainer.curriculum.curriculum_scores
     monkeypatch.setattr(trainer.curriculum, "curriculum_scores", lambda *a, **k: -real_scores(*a, **k))
