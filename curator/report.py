@@ -263,8 +263,17 @@ def _label_issues(found: Any) -> dict[str, Any] | None:
     if not found:
         return None
     method = _get(found, "method")
+    keys = ("label", "rows", "issues", "outliers", "top_suggested")
+    per_class, note = _top(_rows(found.get("per_class"), keys), "rows",
+                           lambda rest: {k: sum(_int(r[k]) for r in rest) for k in keys[1:4]})
     confusion = {str(g): {str(k): _int(v) for k, v in _get(row).items()} for g, row in _get(found, "confusion").items()}
-    suggested = sorted({k for row in confusion.values() for k in row})
+    given = sorted(sorted(confusion, key=lambda g: -sum(confusion[g].values()))[:TOP_LABELS])
+    totals: dict[str, int] = {}
+    for row in confusion.values():
+        for k, v in row.items():
+            totals[k] = totals.get(k, 0) + v
+    suggested = sorted(sorted(totals, key=lambda k: -totals[k])[:TOP_LABELS])
+    cut = len(given) < len(confusion) or len(suggested) < len(totals)
     return {
         "skipped": found.get("skipped"), "warning": found.get("warning"),
         "models": [str(m) for m in _list(method.get("models"))], "folds": method.get("folds"),
@@ -274,9 +283,10 @@ def _label_issues(found: Any) -> dict[str, Any] | None:
         "issues": _rows(found.get("issues"), ("id", "given", "suggested", "score", "confidence", "content",
                                               "conflict_with")),
         "outliers": _rows(found.get("outliers"), ("id", "label", "z", "content")),
-        "per_class": _rows(found.get("per_class"), ("label", "rows", "issues", "outliers", "top_suggested")),
-        "confusion": {"given": sorted(confusion), "suggested": suggested,
-                      "cells": [[confusion[g].get(k, 0) for k in suggested] for g in sorted(confusion)]},
+        "per_class": per_class, "per_class_note": note,
+        "confusion": {"given": given, "suggested": suggested,
+                      "cells": [[confusion[g].get(k, 0) for k in suggested] for g in given],
+                      "note": f"The {TOP_LABELS} labels with the most suspected errors each way are shown." if cut else None},
     }
 
 

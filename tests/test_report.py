@@ -703,3 +703,22 @@ def test_many_labels_show_the_largest_and_sum_the_rest():
     assert "The 50 largest of 10,000 labels are shown one by one; the other 9,950 are summed" in html
     assert "9,950 other labels" in html and "label_00007" in html and "label_09999" not in html
     assert re.search(r"9,950 other labels</td>\s*<td class=\"n\">19,900</td>\s*<td class=\"n\">9,950</td>", html)
+
+
+def test_many_labels_in_label_issues_show_the_largest_classes_and_most_confused_labels():
+    data = text_report()
+    names = [f"label_{i:05d}" for i in range(2_000)]
+    data["label_issues"] = {
+        "method": {"models": ["tfidf_logreg"], "folds": 5, "rounds": 1, "rows": 6_000},
+        "n_issues": 2_000, "n_dropped": 0, "n_outliers": 0, "issues": [], "outliers": [],
+        "per_class": [{"label": n, "rows": 3 + (i == 42) * 100, "issues": 1, "outliers": 0, "top_suggested": names[0]}
+                      for i, n in enumerate(names)],
+        "confusion": {n: {names[(i + 1) % len(names)]: 1 + (i == 5) * 9} for i, n in enumerate(names)}}
+    html = render_html(data)
+    assert len(html) < 300_000
+    assert "The 50 largest of 2,000 labels are shown one by one; the other 1,950 are summed" in html
+    assert re.search(r"1,950 other labels</td>\s*<td class=\"n\">5,850</td>\s*<td class=\"n\">1,950</td>", html)
+    assert "The 50 labels with the most suspected errors each way are shown." in html
+    matrix = html[html.index("Given (rows) versus suggested"):]
+    matrix = matrix[:matrix.index("</table>")]
+    assert matrix.count("<tr>") == 51 and ">10<" in matrix  # a header and 50 rows; label_00005's 10 errors shown
