@@ -85,6 +85,7 @@ def inspect(
     dataset: Path = typer.Argument(..., help="A CSV/TSV/JSONL/Parquet file, HF dataset dir or image folder."),
     modality: Optional[str] = typer.Option(None, "--modality", "-m", help="text or image (guessed if omitted)"),
     text: Optional[str] = typer.Option(None, "--text", help="The text column (default: text)."),
+    image: Optional[str] = typer.Option(None, "--image", help="An image manifest's path column (default: image)."),
     label: str = typer.Option("label", "--label", help="The label column."),
     id_col: Optional[str] = typer.Option(None, "--id", help="The id column, if the data has one."),
     fmt: str = typer.Option("auto", "--format", help="csv, tsv, jsonl, parquet, hf, imagefolder, labelstudio"),
@@ -97,8 +98,8 @@ def inspect(
     """
     from .profiling import inspect_dataset
 
-    profile = inspect_dataset(dataset, modality=modality, format=fmt, text=text, label=label, id=id_col,
-                              encoding=encoding)
+    profile = inspect_dataset(dataset, modality=modality, format=fmt, text=text, image=image, label=label,
+                              id=id_col, encoding=encoding)
     if as_json:
         sys.stdout.write(json.dumps(profile, indent=2, sort_keys=True) + "\n")
         return

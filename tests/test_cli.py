@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from curator.cli import app
 
-from conftest import REPO, write_csv, write_config
+from conftest import REPO, SAMPLE, write_csv, write_config
 
 runner = CliRunner()
 
@@ -96,6 +96,15 @@ def test_inspect_guesses_modality_from_what_the_folder_holds_and_takes_an_encodi
     urls = profile(tmp_path / "urls.csv", "-m", "image")     # URLs are not decoded: no sizes to show
     assert urls["rows"] == 1 and "image_sizes" not in urls
     assert profile(tmp_path / "latin.csv", "--encoding", "latin-1")["rows"] == 1
+
+def test_inspect_reads_an_image_manifest_by_its_path_column():
+    result = runner.invoke(app, ["inspect", str(SAMPLE / "images" / "manifest.csv"), "--modality", "image",
+                                 "--image", "path", "--json"])
+    assert result.exit_code == 0, result.output
+    profile = json.loads(result.output)
+    assert profile["modality"] == "image" and profile["rows_read"] == 40 and profile["rows"] < 40
+    assert profile["unreadable"]["image_path_outside_root"] == 2
+
 
 def test_inspect_missing_file_is_one_line(tmp_path):
     result = runner.invoke(app, ["inspect", str(tmp_path / "nope.csv")])
