@@ -296,8 +296,8 @@ def within_budget(candidates: ImagePairs, budget: int, offset: int = 0) -> tuple
     new_files = np.bincount(first // 2, minlength=len(order))  # files each candidate adds to the check
     fits = np.cumsum(new_files) <= budget  # a prefix of the checking order
     keep = np.sort(order[fits])
-    return ImagePairs(*(getattr(candidates, f)[keep] for f in ("left", "right", "similarity", "method"))), \
-        int((~fits).sum())
+    checked = ImagePairs(*(getattr(candidates, f)[keep] for f in ("left", "right", "similarity", "method")))
+    return checked, int((~fits).sum())
 
 
 def _combined(scan: _Scan, ref: _Scan | None, k: int, wide: int, threshold: float,
