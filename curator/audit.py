@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .rebalance import label_lists
 from .table import ID, IMAGE, LABEL, SOURCE, TEXT
 from .validate import short_values
 
@@ -42,8 +43,23 @@ class RowLookup:
 
 
 def label_counts(labels: pd.Series) -> dict[str, int]:
-    counts = labels.fillna(MISSING).astype(str).value_counts()
+    """Rows per label, missing ones under :data:`MISSING`; when every present label is a list (a
+    multi-label table), a row counts once for each of its labels."""
+    lists = label_lists(labels.dropna())
+    if lists is None:
+        counts = labels.fillna(MISSING).astype(str).value_counts()
+    else:
+        counts = pd.concat([pd.Series(lists.values, dtype=object),
+                            pd.Series([MISSING] * int(labels.isna().sum()), dtype=object)]).value_counts()
     return {str(k): int(v) for k, v in counts.sort_index().items()}
+
+
+def label_names(cfg, labels: pd.Series) -> list[str]:
+    """The run's labels: the config's list, else the labels present (single labels of a multi-label table)."""
+    if cfg.labels is not None:
+        return list(cfg.labels)
+    lists = label_lists(labels.dropna())
+    return sorted(set(lists.values)) if lists is not None else sorted(labels.dropna().astype(str).unique())
 
 
 def length_histogram(before: pd.Series, after: pd.DataFrame, split_col: str, bins: int = 20) -> dict:
@@ -181,7 +197,7 @@ def build_report_data(*, cfg, original: pd.DataFrame, bad: pd.DataFrame, final: 
     content_col = TEXT if cfg.modality == "text" else IMAGE
     lookup = RowLookup(original, bad, content_col)
     rcfg = cfg.output.report
-    names = list(cfg.labels) if cfg.labels is not None else sorted(final[LABEL].dropna().astype(str).unique())
+    names = label_names(cfg, final[LABEL])
     data = {
         "curator_version": __version__,
         "modality": cfg.modality,

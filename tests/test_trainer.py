@@ -409,6 +409,9 @@ def test_a_curator_run_with_label_lists_trains_multi_label(tmp_path, tiny_bert):
     curator.run({"input": {"path": str(tmp_path / "d.jsonl")}, "modality": "text", "seed": 0}, out=tmp_path / "run")
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["task"] == "multi_label" and manifest["labels"] == ["billing", "praise", "shipping"]
+    labels = json.loads((tmp_path / "run" / "report.json").read_text())["labels"]  # single labels, not sets
+    assert labels["names"] == ["billing", "praise", "shipping"]
+    assert labels["before"]["praise"] == sum("praise" in r["label"] for r in rows)
 
     result = trainer.train(tmp_path / "run", model=str(tiny_bert), out=str(tmp_path / "o"), max_steps=4, **FAST)
     assert result.metrics["task"] == "multi_label" and "micro_f1" in result.metrics["test"]
