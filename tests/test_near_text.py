@@ -469,3 +469,13 @@ def test_find_near_duplicates_from_raw_text_both_measures():
     assert set(con.pairs["measure"]) == {"containment"}
     with pytest.raises(ValueError, match="expected measure"):
         find_near_duplicates(texts, measure="cosine")
+
+
+def test_calibration_defaults_to_the_steps_normalisation():
+    texts = [f"Hello, there! Order number {i} arrived late, sadly; the courier never called me back at all."
+             for i in range(6)]
+    pairs = pd.DataFrame({"text_a": texts + texts[:3],
+                          "text_b": [t.replace(",", "").replace("!", "").replace(";", "") for t in texts] + texts[3:],
+                          "duplicate": ["yes"] * 6 + ["no"] * 3})
+    cal = calibrate(pairs)  # punctuation folded as the step does: the marked duplicates are identical
+    assert cal.table.loc[cal.table["threshold"] == 0.95, "recall"].item() == 1.0

@@ -86,13 +86,18 @@ def _scores(truth: np.ndarray, score: np.ndarray, thresholds) -> pd.DataFrame:
     return pd.DataFrame({"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1})
 
 
-def calibrate(pairs: pd.DataFrame, params: MinHashParams = MinHashParams(),
+def calibrate(pairs: pd.DataFrame, params: MinHashParams | None = None,
               thresholds=THRESHOLDS) -> Calibration:
     """Precision and recall per threshold on labelled pairs, and the threshold of best F1.
 
-    To tune the dedup step, pass its parameters, normalisation included:
-    ``curator.decontaminate.minhash_params(config.steps.dedup_near)`` (what the CLI does).
+    ``params`` default to the near-dedup step's defaults, normalisation included; to tune a configured
+    step pass ``curator.decontaminate.minhash_params(config.steps.dedup_near)`` (what the CLI does).
     """
+    if params is None:
+        from ..config import NearDedupConfig
+        from ..decontaminate import minhash_params
+
+        params = minhash_params(NearDedupConfig())
     missing = [c for c in COLUMNS if c not in pairs.columns]
     if missing:
         raise CalibrationInputError(f"expected columns {', '.join(COLUMNS)}, missing {', '.join(missing)}")
