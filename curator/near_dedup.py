@@ -21,7 +21,7 @@ import pandas as pd
 from .dedup import GroupPolicy, resolve_groups
 from .engine import Engine
 from .ledger import decisions
-from .near.clusters import best_match, components, containment_groups
+from .near.clusters import cluster_pairs
 from .steps import Context, Step, StepResult
 from .table import ID, IMAGE, TEXT, isin, to_hex
 
@@ -53,11 +53,8 @@ class NearDedupStep(Step):
             apart = np.flatnonzero(isin(table[ID], list(ctx.not_duplicate)))
             keep = ~(np.isin(left, apart) | np.isin(right, apart))
             left, right, sim = left[keep], right[keep], sim[keep]
-        if self.contains:
-            labels, match_idx, best, inside = containment_groups(n, left, right, sim)
-        else:
-            labels, inside = components(n, left, right), None
-            match_idx, best = best_match(n, left, right, sim)
+        labels, match_idx, best, inside = cluster_pairs(n, left, right, sim,
+                                                        "containment" if self.contains else "similarity")
         ids = table[ID].to_numpy()
         key = pd.Series(np.where(np.bincount(labels, minlength=n)[labels] > 1, ids[labels], None),
                         index=table.index, dtype=object)

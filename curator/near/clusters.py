@@ -72,3 +72,13 @@ def containment_groups(n: int, left: np.ndarray, right: np.ndarray,
     match, similarity = best_match(n, a, b, np.minimum(sim[equal], sim[at][equal]))
     match[inner], similarity[inner] = outer, score
     return components(n, np.r_[a, inner], np.r_[b, outer]), match, similarity, contained
+
+
+def cluster_pairs(n: int, left: np.ndarray, right: np.ndarray, sim: np.ndarray, measure: str):
+    """``(cluster, match, similarity, contained)`` of ``n`` rows from verified pairs: connected
+    components for a symmetric measure, directed groups for ``"containment"`` (``contained`` is None
+    for a symmetric one)."""
+    if measure == "containment":
+        return containment_groups(n, left, right, sim)
+    match, similarity = best_match(n, left, right, sim)
+    return components(n, left, right), match, similarity, None

@@ -29,7 +29,7 @@ from scipy.integrate import quad
 
 from ..engine import Engine
 from ..engine.local import LocalEngine
-from .clusters import best_match, components, containment_groups
+from .clusters import cluster_pairs
 from .minhash import empty_rows
 from .shingle import ShingleConfig, shingle_sets
 from .shingle_sets import jaccard, offsets_of
@@ -76,7 +76,7 @@ class NearDuplicates:
         n, rows = len(self.cluster), []
         for t in thresholds:
             hit = self.pairs[self.pairs["similarity"] >= t]
-            labels = _groups(n, hit["left"].to_numpy(), hit["right"].to_numpy(), hit["similarity"].to_numpy(),
+            labels = cluster_pairs(n, hit["left"].to_numpy(), hit["right"].to_numpy(), hit["similarity"].to_numpy(),
                              self.measure)[0]
             size = np.bincount(labels, minlength=n)
             rows.append({"threshold": float(t), "pairs": len(hit), "clusters": int((size > 1).sum()),
@@ -236,19 +236,11 @@ def assemble(n: int, left, right, sim, *, threshold: float, measure: str,
     left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
     sim = np.asarray(sim, dtype=np.float64)
     ok = sim >= threshold
-    cluster, match, similarity, contained = _groups(n, left[ok], right[ok], sim[ok], measure)
+    cluster, match, similarity, contained = cluster_pairs(n, left[ok], right[ok], sim[ok], measure)
     pairs = pd.DataFrame({"left": left, "right": right, "similarity": sim, "verified": ok,
                           "measure": pd.Series([measure] * len(left), dtype="category")})
     return NearDuplicates(measure, float(threshold), bands, cluster, match, similarity, pairs, contained)
 
-
-def _groups(n: int, left: np.ndarray, right: np.ndarray, sim: np.ndarray, measure: str):
-    """``(cluster, match, similarity, contained)`` of verified pairs: connected components for
-    Jaccard, directed groups for containment (``contained`` is None for Jaccard)."""
-    if measure == "containment":
-        return containment_groups(n, left, right, sim)
-    match, similarity = best_match(n, left, right, sim)
-    return components(n, left, right), match, similarity, None
 
 
 def _take(texts, rows: np.ndarray):
