@@ -54,12 +54,16 @@ def label_counts(labels: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in counts.sort_index().items()}
 
 
-def label_names(cfg, labels: pd.Series) -> list[str]:
-    """The run's labels: the config's list, else the labels present (single labels of a multi-label table)."""
-    if cfg.labels is not None:
-        return list(cfg.labels)
-    lists = label_lists(labels.dropna())
-    return sorted(set(lists.values)) if lists is not None else sorted(labels.dropna().astype(str).unique())
+def label_names(cfg, labels: pd.Series) -> tuple[bool, list[str]]:
+    """Whether every present label is a list of labels (a multi-label table, JSON-array strings), and
+    the run's label names: the config's list (for a multi-label table, when it holds every single label
+    present), else the labels present (the single labels of a multi-label table)."""
+    present = labels.dropna()
+    lists = label_lists(present)
+    if lists is None:
+        return False, list(cfg.labels) if cfg.labels is not None else sorted(present.astype(str).unique())
+    names = sorted(set(lists.values))
+    return True, list(cfg.labels) if cfg.labels is not None and set(names) <= set(cfg.labels) else names
 
 
 def length_histogram(before: pd.Series, after: pd.DataFrame, split_col: str, bins: int = 20) -> dict:
@@ -197,7 +201,7 @@ def build_report_data(*, cfg, original: pd.DataFrame, bad: pd.DataFrame, final: 
     content_col = TEXT if cfg.modality == "text" else IMAGE
     lookup = RowLookup(original, bad, content_col)
     rcfg = cfg.output.report
-    names = label_names(cfg, final[LABEL])
+    _, names = label_names(cfg, final[LABEL])
     data = {
         "curator_version": __version__,
         "modality": cfg.modality,

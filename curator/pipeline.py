@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from . import __version__, progress
 from .augment.image import AUGMENTED_DIR
-from .audit import augmentation_thumbnails, build_report_data, report_thumbnails
+from .audit import augmentation_thumbnails, build_report_data, label_names, report_thumbnails
 from .config import Config, load_config, parse_config
 from .dedup import CONTENT_HASH, ExactDedupStep
 from .engine import Engine, make_engine
@@ -27,7 +27,6 @@ from .ingest import ingest
 from .label_issues import LabelIssuesStep
 from .labelstudio.relabel import LabelStudioRelabel
 from .near_dedup import CLUSTER, NearDedupStep
-from .rebalance import label_lists
 from .ledger import decisions
 from .report import render_html
 from .review.apply import ReviewStep
@@ -257,24 +256,13 @@ def _dropped_frame(dropped: pd.DataFrame, content: str) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _task_and_labels(cfg: Config, table: pd.DataFrame) -> tuple[str, list[str]]:
-    """multi_label, with the single label names, when every labelled row holds a list of labels (kept
-    as JSON-array strings); else single_label."""
-    labelled = table[LABEL].dropna()
-    lists = label_lists(labelled)
-    if lists is None:
-        return "single_label", list(cfg.labels) if cfg.labels is not None else sorted(labelled.astype(str).unique())
-    names = sorted(set(lists.values))
-    return "multi_label", list(cfg.labels) if cfg.labels is not None and set(names) <= set(cfg.labels) else names
-
-
 def _manifest(cfg: Config, table: pd.DataFrame, totals: dict, outputs: dict, content: str, root: Path) -> dict:
-    task, labels = _task_and_labels(cfg, table)
+    multi, labels = label_names(cfg, table[LABEL])
     return {
         "format": "curator-run/1",
         "curator_version": __version__,
         "modality": cfg.modality,
-        "task": task,
+        "task": "multi_label" if multi else "single_label",
         "columns": {"id": ID, "content": content, "label": LABEL, "split": SPLIT, "group": GROUP,
                     "content_hash": CONTENT_HASH, **({"image_hash": IMAGE_HASH} if content == IMAGE else {})},
         "labels": labels,
